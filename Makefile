@@ -1,0 +1,58 @@
+# The two commands a fresh machine needs are `make run` and `make test`; the rest are their building blocks.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+CLUSTER := $(PY) -m scripts.localcluster
+
+.PHONY: run test venv venv-dev services migrate admin tools cluster-up cluster-down cluster-status images lint bench
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+services:
+	bash scripts/services.sh
+
+migrate: venv services
+	$(PY) manage.py migrate --noinput
+
+# Creates the operator account from ADMIN_EMAIL / ADMIN_PASSWORD when both are set (idempotent).
+admin: migrate
+	$(PY) manage.py ensure_admin
+
+## Set everything up and run web (127.0.0.1:8000), Celery worker and beat in the foreground; Ctrl-C stops all.
+run: venv services tools admin
+	$(PY) scripts/run.py
+
+## Run the whole test suite (starts PostgreSQL, Redis and the local cluster as needed).
+test: venv-dev services tools
+	$(BIN)/pytest
+
+tools: venv
+	$(CLUSTER) tools
+
+cluster-up: tools
+	$(CLUSTER) up
+
+cluster-down: venv
+	$(CLUSTER) down
+
+cluster-status: venv
+	$(CLUSTER) status
+
+images: tools
+	$(CLUSTER) images
+
+lint: venv-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
