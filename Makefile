@@ -23,16 +23,21 @@ venv-dev: $(VENV)/.dev
 services:
 	bash scripts/services.sh
 
-migrate: venv services
+migrate: .env venv services
 	$(PY) manage.py migrate --noinput
 
 # Creates the operator account from ADMIN_EMAIL / ADMIN_PASSWORD when both are set (idempotent).
 admin: migrate
 	$(PY) manage.py ensure_admin
 
+.env:
+	cp .env.example .env
+	@echo "Created .env from .env.example (DJANGO_DEBUG=true, local defaults)."
+
 ## Set everything up and run web (127.0.0.1:8000), Celery worker and beat in the foreground; Ctrl-C stops all.
-run: venv services tools admin
-	$(PY) scripts/run.py
+run: .env venv services tools admin
+	mkdir -p .local
+	$(BIN)/honcho --procfile Procfile start
 
 ## Run the whole test suite (starts PostgreSQL, Redis and the local cluster as needed).
 test: venv-dev services tools

@@ -1,0 +1,117 @@
+"""The auth routes of the contract (§1.4 #1-#4) plus refresh and logout."""
+
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api import schemas
+from accounts.api.serializers import (
+    ChangePasswordSerializer,
+    LoginSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    user_detail,
+    user_summary,
+)
+from config.openapi import ERRORS
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=RegisterSerializer, responses={201: schemas.AuthResponse, **ERRORS(400, 409, 413, 429)}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        data = RegisterSerializer.parse(request.data)
+        user = services.user_register(**data)
+        tokens = services.tokens_for(user)
+        return Response(
+            {
+                "message": "Registration successful.",
+                "user": user_summary(user),
+                "token": tokens.access,
+                "refresh": tokens.refresh,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=LoginSerializer, responses={200: schemas.AuthResponse, **ERRORS(400, 401, 413, 423, 429)}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer.parse(request.data)
+        user = services.user_authenticate(request=request._request, email=data["email"], password=data["password"])
+        tokens = services.tokens_for(user)
+        return Response(
+            {
+                "message": "Login successful.",
+                "user": user_summary(user),
+                "token": tokens.access,
+                "refresh": tokens.refresh,
+            }
+        )
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: schemas.MeResponse, **ERRORS(401)}, tags=["auth"])
+    def get(self, request: Request) -> Response:
+        return Response({"user": user_detail(request.user)})
+
+
+def _propagate(user, new_password: str) -> dict:
+    """Hands the new password to whatever keeps copies of it (the stores' admin accounts) once that app is there."""
+    from django.conf import settings
+
+    hook = getattr(settings, "PASSWORD_PROPAGATION_HOOK", None)
+    if not hook:
+        return {"totalStores": 0, "successful": 0, "failed": 0, "details": []}
+    return import_string(hook)(user=user, new_password=new_password)
+
+
+class PasswordView(APIView):
+    @extend_schema(
+        request=ChangePasswordSerializer,
+        responses={200: schemas.PasswordResponse, **ERRORS(400, 401, 413)},
+        tags=["auth"],
+    )
+    def patch(self, request: Request) -> Response:
+        data = ChangePasswordSerializer.parse(request.data)
+        services.user_change_password(
+            user=request.user, current_password=data["currentPassword"], new_password=data["newPassword"]
+        )
+        propagation = _propagate(request.user, data["newPassword"])
+        return Response({"message": "Password changed successfully.", "propagation": propagation})
+
+
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=RefreshSerializer, responses={200: schemas.RefreshResponse, **ERRORS(400, 401)}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer.parse(request.data)
+        return Response({"token": services.token_refresh(refresh=data["refresh"])})
+
+
+class LogoutView(APIView):
+    @extend_schema(
+        request=RefreshSerializer, responses={200: schemas.MessageResponse, **ERRORS(400, 401)}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer.parse(request.data)
+        services.token_revoke(refresh=data["refresh"], user=request.user)
+        return Response({"message": "Logged out."})

@@ -1,0 +1,8 @@
+"""Tenant and operator accounts: the user model, registration, login and password changes."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

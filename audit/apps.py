@@ -1,0 +1,8 @@
+"""Audit: the append-only record of every store state change and security event."""
+
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,17 @@
+"""gunicorn settings for production: request timeouts at the server, graceful drain, logs to stdout."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a stuck request is killed, never held forever
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # in-flight requests drain on SIGTERM
+keepalive = 5
+limit_request_line = 8190
+limit_request_fields = 100
+max_requests = 2000  # recycle workers to bound memory growth
+max_requests_jitter = 200
+accesslog = None  # request logs come from the app's JSON logger
+errorlog = "-"

@@ -1,0 +1,46 @@
+"""compose.yaml cannot run here (no Docker engine), so its structure is checked: services, commands, health."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load():
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_services_and_their_commands():
+    services = load()["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert services["web"]["command"][0] == "gunicorn" and "config.wsgi:application" in services["web"]["command"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert "migrate --noinput" in services["migrate"]["command"][-1]
+
+
+def test_health_checks_and_ordering():
+    services = load()["services"]
+    for name in ("postgres", "redis", "web", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+    for name in ("web", "worker", "beat"):
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_named_volumes_and_no_public_ports():
+    data = load()
+    assert set(data["volumes"]) == {"pgdata", "redisdata"}
+    assert data["services"]["postgres"]["volumes"][0].startswith("pgdata:")
+    for service in data["services"].values():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port
+
+
+def test_image_runs_as_non_root_with_the_same_server_settings():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in dockerfile
+    assert "\nUSER storeplane" in dockerfile
+    assert "config/gunicorn.py" in dockerfile and (ROOT / "config" / "gunicorn.py").is_file()

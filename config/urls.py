@@ -1,0 +1,23 @@
+"""URL map: the REST API under /api/v1, the docs, the operator console (admin) and the tenant pages."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from config import health, views
+
+api_v1 = [
+    path("auth/", include("accounts.api.urls")),
+    path("health", health.HealthView.as_view(), name="health"),
+    path("health/live", health.LiveView.as_view(), name="health-live"),
+    path("health/ready", health.ReadyView.as_view(), name="health-ready"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", views.RootView.as_view(), name="root"),
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/", views.api_not_found),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,49 @@
+"""Fixtures shared by every app's tests: an API client, users of each role, and authenticated clients."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import UserFactory
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def tenant(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_tenant(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(admin=True)
+
+
+def client_for(user) -> APIClient:
+    from accounts.services import tokens_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).access}")
+    return client
+
+
+@pytest.fixture
+def tenant_api(tenant) -> APIClient:
+    return client_for(tenant)
+
+
+@pytest.fixture
+def other_api(other_tenant) -> APIClient:
+    return client_for(other_tenant)
+
+
+@pytest.fixture
+def admin_api(admin_user) -> APIClient:
+    return client_for(admin_user)
