@@ -6,6 +6,23 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _clean_redis_keys():
+    """Each test starts with no rate-limit counters, cooldowns, locks or breakers of earlier tests (this run's
+    Redis prefix only: a developer's keys and other runs are never touched)."""
+    yield
+    from django.conf import settings
+
+    from config.redis import get_redis
+
+    client = get_redis()
+    prefix = settings.REDIS_KEY_PREFIX
+    for pattern in (f"{prefix}:*", f"*{prefix}*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
