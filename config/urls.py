@@ -8,6 +8,7 @@ from config import health, views
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
+    path("", include("stores.api.urls")),
     path("health", health.HealthView.as_view(), name="health"),
     path("health/live", health.LiveView.as_view(), name="health-live"),
     path("health/ready", health.ReadyView.as_view(), name="health-ready"),

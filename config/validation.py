@@ -52,7 +52,7 @@ class ContractSerializer(serializers.Serializer):
                 "blank": f"{label} is not allowed to be empty",
                 "not_a_string": f"{label} must be a string",
                 "invalid": f"{label} must be a valid value",
-                "invalid_choice": f"{label} must be one of: {{choices}}",
+                "invalid_choice": f"{label} must be one of [{', '.join(map(str, getattr(field, 'choices', {})))}]",
                 "max_length": f"{label} length must be less than or equal to {{max_length}} characters long",
                 "min_length": f"{label} length must be at least {{min_length}} characters long",
                 "max_value": f"{label} must be less than or equal to {{max_value}}",

@@ -1,0 +1,85 @@
+"""Reads of stores and their audit trail, scoped to what the asking user may see (the only place that filters
+by owner: API views, pages and admin lists all come through here)."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from audit.models import AuditEvent
+from stores.exceptions import StoreAccessDenied, StoreNotFound
+from stores.models import Store, StoreStatus
+
+
+def visible_stores(user: User) -> QuerySet[Store]:
+    qs = Store.objects.all()
+    return qs if user.is_admin else qs.filter(owner=user)
+
+
+def store_get_for_user(user: User, store_id: str) -> Store:
+    """The store, if this user may see it: 404 when it does not exist, 403 when it is someone else's."""
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        raise StoreNotFound(store_id)
+    if not user.is_admin and store.owner_id != user.pk:
+        raise StoreAccessDenied()
+    return store
+
+
+def store_list(
+    user: User,
+    *,
+    status: str | None = None,
+    engine: str | None = None,
+    owner_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Store], int]:
+    """Newest first. Deleted stores are listed only when asked for with status=deleted. `owner_id` is honoured
+    for admins only; a tenant always sees just its own stores."""
+    qs = visible_stores(user)
+    if user.is_admin and owner_id:
+        qs = qs.filter(owner_id=owner_id) if _is_uuid(owner_id) else qs.none()
+    qs = qs.filter(status=status) if status else qs.exclude(status=StoreStatus.DELETED)
+    if engine:
+        qs = qs.filter(engine=engine)
+    total = qs.count()
+    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), total
+
+
+def store_counts_by_status(user: User) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = visible_stores(user).values("status").annotate(n=Count("id")).order_by()
+    counts = {status: 0 for status in StoreStatus.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def store_audit(store: Store, *, limit: int = 100, offset: int = 0) -> tuple[list[AuditEvent], int]:
+    qs = AuditEvent.objects.filter(store_id=store.pk)
+    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), qs.count()
+
+
+def audit_list(
+    user: User, *, store_id: str | None = None, event_type: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[AuditEvent], int]:
+    """Admins see everything, security events included; a tenant sees only events of its own stores."""
+    qs = AuditEvent.objects.all()
+    if not user.is_admin:
+        qs = qs.filter(store_owner_id=user.pk)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if event_type:
+        qs = qs.filter(event_type=event_type)
+    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), qs.count()
+
+
+def _is_uuid(value: Any) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,285 @@
+"""The only write path for stores, used by the API, the pages, the admin, the commands and the workers.
+Each operation locks the row, checks the transition, saves, writes its audit row in the same transaction, and
+enqueues the worker's task on commit."""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, can_proceed
+
+from accounts.models import User
+from audit.models import EventType
+from audit.services import audit_record
+from config.logging import request_id_var
+from stores import guardrails
+from stores.exceptions import (
+    CreationCooldown,
+    InvalidStateTransition,
+    StoreConflict,
+    StoreLimitExceeded,
+    StoreNotFound,
+)
+from stores.models import ACTIVE_STATES, TRANSITIONS, Engine, Store, StoreStatus, Theme, new_store_id
+
+logger = logging.getLogger(__name__)
+S = StoreStatus
+
+# Celery task names of the provisioning app (sent by name: stores never imports provisioning).
+PROVISION_TASK = "provisioning.provision_store"
+DELETE_TASK = "provisioning.delete_store"
+
+DELETE_REFUSALS = {
+    S.DELETED: "Store is already deleted",
+    S.DELETING: "Store is already being deleted",
+    S.PROVISIONING: "Store is currently provisioning. Wait for completion or failure before deleting.",
+    S.REQUESTED: "Cannot delete store in 'requested' state",
+}
+
+
+def enqueue(task_name: str, store_id: str) -> None:
+    """Sends the task once the transaction commits, carrying the request id for correlation. A broker outage is
+    logged, not raised: the store is saved, and recovery re-enqueues stores that no task is working on."""
+    request_id = request_id_var.get()
+
+    def send() -> None:
+        from config.celery import app
+
+        try:
+            app.send_task(task_name, args=[store_id], headers={"request_id": request_id})
+        except Exception:
+            logger.exception("Could not enqueue %s for %s; recovery will pick it up", task_name, store_id)
+
+    transaction.on_commit(send)
+
+
+def transition_refused(store: Store, target: str) -> InvalidStateTransition:
+    allowed = ", ".join(TRANSITIONS[store.status])
+    return InvalidStateTransition(
+        f"Transition from '{store.status}' to '{target}' is not allowed. Valid transitions: [{allowed}]"
+    )
+
+
+def _locked(store_id: str) -> Store:
+    try:
+        return Store.objects.select_for_update().get(pk=store_id)
+    except Store.DoesNotExist:
+        raise StoreNotFound(store_id) from None
+
+
+def _save_transition(store: Store, concurrent_message: str) -> None:
+    try:
+        store.save()
+    except ConcurrentTransition as exc:
+        raise StoreConflict(concurrent_message, suggestion="Refresh and try again.") from exc
+
+
+# --- tenant operations ------------------------------------------------------------------------------------------
+
+
+def store_create(
+    *,
+    owner: User,
+    name: str,
+    engine: str,
+    theme: str | None = None,
+    password: str | None = None,
+    ip_address: str | None = None,
+) -> Store:
+    """Accepts a new store (status requested) and enqueues its provisioning, within the owner's limits."""
+    theme = (theme or Theme.STOREFRONT) if engine == Engine.WOOCOMMERCE else None
+    with transaction.atomic():
+        # One creation at a time per user: the limit and cooldown checks below cannot be raced.
+        User.objects.select_for_update().only("pk").get(pk=owner.pk)
+        _check_limits(owner)
+        existing = Store.objects.filter(owner=owner, name=name).exclude(status=S.DELETED).first()
+        if existing is not None:
+            raise _name_taken(existing)
+        store = Store(
+            id=_unused_store_id(),
+            name=name,
+            engine=engine,
+            theme=theme,
+            owner=owner,
+            admin_credentials={"password": password} if password else None,
+        )
+        store.namespace = store.helm_release = store.id
+        try:
+            with transaction.atomic():
+                store.save(force_insert=True)
+        except IntegrityError as exc:  # a concurrent request took the name between our check and insert
+            taken = Store.objects.filter(owner=owner, name=name).exclude(status=S.DELETED).first()
+            if taken is not None:
+                raise _name_taken(taken) from exc
+            raise
+        audit_record(
+            event_type=EventType.STORE_CREATED,
+            store=store,
+            new_status=S.REQUESTED,
+            message=f"Store '{name}' requested ({engine})",
+            metadata={"engine": engine, "ownerId": str(owner.pk), "theme": theme},
+            actor=owner,
+            ip_address=ip_address,
+        )
+        if not owner.is_admin:
+            transaction.on_commit(lambda: guardrails.start_cooldown(str(owner.pk)))
+        enqueue(PROVISION_TASK, store.id)
+    return store
+
+
+def _check_limits(owner: User) -> None:
+    limit = settings.MAX_STORES_PER_USER
+    if Store.objects.filter(owner=owner, status__in=ACTIVE_STATES).count() >= limit:
+        raise StoreLimitExceeded(limit)
+    if owner.is_admin:
+        return
+    remaining = guardrails.cooldown_remaining(str(owner.pk))
+    cooldown = settings.STORE_CREATION_COOLDOWN_SECONDS
+    if not remaining and cooldown > 0:
+        # The database is the authority (Redis may have lost the key): the last accepted creation's time.
+        last = Store.objects.filter(owner=owner).order_by("-created_at").values_list("created_at", flat=True).first()
+        if last is not None and timezone.now() - last < timedelta(seconds=cooldown):
+            remaining = cooldown - int((timezone.now() - last).total_seconds())
+    if remaining > 0:
+        raise CreationCooldown(remaining)
+
+
+def _name_taken(existing: Store) -> StoreConflict:
+    if existing.status == S.FAILED:
+        suggestion = "Retry the failed store, or delete it before creating a new one with this name."
+    else:
+        suggestion = "Use a different name or delete the existing store first."
+    return StoreConflict(
+        f"A store named '{existing.name}' already exists (status: {existing.status}).", suggestion=suggestion
+    )
+
+
+def _unused_store_id() -> str:
+    for _ in range(20):
+        candidate = new_store_id()
+        if not Store.objects.filter(pk=candidate).exists():
+            return candidate
+    raise RuntimeError("Could not find an unused store id")  # 2^32 ids: unreachable in practice
+
+
+def store_request_deletion(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
+    with transaction.atomic():
+        store = _locked(store_id)
+        if not can_proceed(store.request_deletion):
+            raise StoreConflict(
+                DELETE_REFUSALS.get(store.status, f"Cannot delete store in '{store.status}' state"),
+                suggestion="Wait for the current operation to complete.",
+            )
+        previous = store.status
+        store.request_deletion()
+        _save_transition(store, "Store status changed concurrently. Aborting deletion.")
+        audit_record(
+            event_type=EventType.STATUS_CHANGE,
+            store=store,
+            previous_status=previous,
+            new_status=S.DELETING,
+            message="Store deletion initiated",
+            actor=actor,
+            ip_address=ip_address,
+        )
+        enqueue(DELETE_TASK, store.id)
+    return store
+
+
+def store_retry(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
+    """Puts a failed store back to requested, keeping its credentials and secrets; cleanup runs in the worker."""
+    with transaction.atomic():
+        store = _locked(store_id)
+        if store.status != S.FAILED:
+            raise StoreConflict(
+                f"Only failed stores can be retried. Current status: '{store.status}'",
+                suggestion="Only failed stores can be retried.",
+            )
+        max_retries = settings.PROVISIONING_MAX_RETRIES
+        if store.retry_count >= max_retries:
+            raise StoreConflict(
+                f"Maximum retry count ({max_retries}) reached.",
+                suggestion="Manual investigation may be required. Delete and recreate the store.",
+            )
+        store.retry()
+        _save_transition(store, "Store status changed concurrently. Aborting retry.")
+        audit_record(
+            event_type=EventType.STATUS_CHANGE,
+            store=store,
+            previous_status=S.FAILED,
+            new_status=S.REQUESTED,
+            message=f"Retry #{store.retry_count} initiated",
+            actor=actor,
+            ip_address=ip_address,
+        )
+        enqueue(PROVISION_TASK, store.id)
+    return store
+
+
+# --- worker transitions -----------------------------------------------------------------------------------------
+
+
+def _worker_transition(
+    store_id: str,
+    method_name: str,
+    target: str,
+    *,
+    message: str,
+    event_type: str = EventType.STATUS_CHANGE,
+    metadata: dict[str, Any] | None = None,
+    apply: Callable[[Store], None] | None = None,
+) -> Store:
+    with transaction.atomic():
+        store = _locked(store_id)
+        method = getattr(store, method_name)
+        if not can_proceed(method):
+            raise transition_refused(store, target)
+        previous = store.status
+        if apply is not None:
+            apply(store)
+        else:
+            method()
+        _save_transition(store, "Store status changed concurrently.")
+        audit_record(
+            event_type=event_type,
+            store=store,
+            previous_status=previous,
+            new_status=target,
+            message=message,
+            metadata=metadata,
+        )
+    return store
+
+
+def store_start_provisioning(*, store_id: str) -> Store:
+    return _worker_transition(store_id, "start_provisioning", S.PROVISIONING, message="Provisioning started")
+
+
+def store_mark_ready(*, store_id: str, storefront_url: str, admin_url: str, admin_credentials: dict[str, Any]) -> Store:
+    def apply(store: Store) -> None:
+        store.mark_ready(storefront_url=storefront_url, admin_url=admin_url, admin_credentials=admin_credentials)
+
+    store = _worker_transition(store_id, "mark_ready", S.READY, message="Store provisioned", apply=apply)
+    return store
+
+
+def store_mark_failed(
+    *, store_id: str, reason: str, metadata: dict[str, Any] | None = None, event_type: str = EventType.ERROR
+) -> Store:
+    return _worker_transition(
+        store_id,
+        "mark_failed",
+        S.FAILED,
+        message=reason,
+        event_type=event_type,
+        metadata=metadata,
+        apply=lambda store: store.mark_failed(reason=reason),
+    )
+
+
+def store_mark_deleted(*, store_id: str, message: str = "Store deleted") -> Store:
+    return _worker_transition(store_id, "mark_deleted", S.DELETED, message=message)
