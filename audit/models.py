@@ -48,12 +48,13 @@ class AuditEvent(models.Model):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        # Rows are only ever appended, so id order is creation order: lists sort by id, which the indexes serve.
+        ordering = ["-id"]
         indexes = [
-            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
-            models.Index(fields=["store_id", "-created_at"], name="audit_store_idx"),
-            models.Index(fields=["store_owner_id", "-created_at"], name="audit_owner_idx"),
-            models.Index(fields=["event_type", "-created_at"], name="audit_type_idx"),
+            models.Index(fields=["store_id", "-id"], name="audit_store_id_idx"),
+            models.Index(fields=["store_owner_id", "-id"], name="audit_owner_id_idx"),
+            models.Index(fields=["event_type", "-id"], name="audit_type_id_idx"),
+            models.Index(fields=["created_at"], name="audit_created_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -90,8 +90,8 @@ class Store(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["owner", "-created_at"], name="store_owner_created_idx"),
-            models.Index(fields=["status", "-created_at"], name="store_status_created_idx"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="store_owner_list_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="store_status_list_idx"),
             models.Index(fields=["-created_at", "-id"], name="store_created_idx"),
         ]
 

@@ -58,7 +58,7 @@ def store_counts_by_status(user: User) -> dict[str, int]:
 
 def store_audit(store: Store, *, limit: int = 100, offset: int = 0) -> tuple[list[AuditEvent], int]:
     qs = AuditEvent.objects.filter(store_id=store.pk)
-    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), qs.count()
+    return list(qs.order_by("-id")[offset : offset + limit]), qs.count()
 
 
 def audit_list(
@@ -72,7 +72,7 @@ def audit_list(
         qs = qs.filter(store_id=store_id)
     if event_type:
         qs = qs.filter(event_type=event_type)
-    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), qs.count()
+    return list(qs.order_by("-id")[offset : offset + limit]), qs.count()
 
 
 def _is_uuid(value: Any) -> bool:
