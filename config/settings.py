@@ -219,7 +219,8 @@ HELM_BIN = env.str("HELM_BIN", default="")
 KUBECTL_BIN = env.str("KUBECTL_BIN", default="")
 # Passed to helm and kubectl in their environment; empty means the tools' own default (~/.kube/config).
 KUBECONFIG = env.str("KUBECONFIG", default="")
-HELM_CHART_PATH = env.str("HELM_CHART_PATH", default=str(BASE_DIR / "charts" / "ecommerce-store"))
+# Relative paths are taken from the project directory, whatever the working directory of the process.
+HELM_CHART_PATH = str(BASE_DIR / env.str("HELM_CHART_PATH", default="charts/ecommerce-store"))
 HELM_VALUES_FILE = env.str("HELM_VALUES_FILE", default="values-local.yaml")
 # Timeouts nest, each layer outliving the one inside it (tests assert the order):
 #   helm --timeout (HELM_TIMEOUT, 300 s) < helm process timeout (+ HELM_PROCESS_GRACE_SECONDS = 360 s)

@@ -53,8 +53,9 @@ def redact(text: str | None, secrets: Iterable[str | None] = ()) -> str:
     text = redact_values(text, secrets)
     if not text:
         return text
-    text = _TEXT_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}" if m["value"] != MASK else m[0], text)
-    return _BEARER.sub(lambda m: f"{m['key']}{MASK}", text)
+    # Bearer first: "Authorization: Bearer x" would otherwise mask only the word "Bearer".
+    text = _BEARER.sub(lambda m: f"{m['key']}{MASK}", text)
+    return _TEXT_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}" if m["value"] != MASK else m[0], text)
 
 
 def _mask_assignments(value: str) -> str:
