@@ -129,12 +129,12 @@ def test_stdin_bytes_reach_the_process(fake_tool):
 def test_child_gets_the_overlay_but_not_the_platform_environment(fake_tool, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db/x")
     monkeypatch.setenv("DJANGO_SECRET_KEY", "k" * 40)
-    monkeypatch.setenv("HELM_CACHE_HOME", "/tmp/helm-cache")
+    monkeypatch.setenv("HELM_CACHE_HOME", "/srv/helm-cache")
     tool = fake_tool("tool")
-    runner.run([tool.path], timeout=30, env={"KUBECONFIG": "/tmp/kubeconfig"})
+    runner.run([tool.path], timeout=30, env={"KUBECONFIG": "/srv/kubeconfig"})
     env = tool.calls[0]["env"]
-    assert env["KUBECONFIG"] == "/tmp/kubeconfig"
-    assert env["HELM_CACHE_HOME"] == "/tmp/helm-cache"
+    assert env["KUBECONFIG"] == "/srv/kubeconfig"
+    assert env["HELM_CACHE_HOME"] == "/srv/helm-cache"
     assert "PATH" in env
     assert "DATABASE_URL" not in env
     assert "DJANGO_SECRET_KEY" not in env
