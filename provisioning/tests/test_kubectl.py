@@ -246,10 +246,7 @@ def test_health_check_reports_the_server_version(fake):
 
 
 def test_health_check_reports_an_unreachable_cluster(fake):
-    fake(
-        "print('Unable to connect to the server: connection refused', file=sys.stderr)\n"
-        "sys.exit(1)"
-    )
+    fake("print('Unable to connect to the server: connection refused', file=sys.stderr)\nsys.exit(1)")
     assert kubectl.health_check() == {"status": "unhealthy", "message": "Cannot connect to Kubernetes cluster"}
     reachable, latency = kubectl.cluster_reachable()
     assert reachable is False

@@ -8,6 +8,7 @@ import sys
 def main(argv: list[str]) -> None:
     import django
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     from config.redis import get_redis, key
     from provisioning import breaker
