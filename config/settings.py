@@ -246,7 +246,7 @@ PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", d
 PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=60.0)
 # Circuit breakers (helm, kubernetes), state in Redis shared by every worker.
 CB_FAILURE_THRESHOLD = env.int("CB_FAILURE_THRESHOLD", default=5)
-CB_RESET_TIMEOUT_SECONDS = env.int("CB_RESET_TIMEOUT_SECONDS", default=30)
+CB_RESET_TIMEOUT_SECONDS = env.float("CB_RESET_TIMEOUT_SECONDS", default=30)
 CB_HALF_OPEN_MAX = env.int("CB_HALF_OPEN_MAX", default=1)
 HEALTH_KUBERNETES_CHECK = "provisioning.kubectl.health_check"
 HEALTH_CONCURRENCY_STATS = "provisioning.concurrency.stats"

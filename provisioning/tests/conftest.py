@@ -74,8 +74,13 @@ class Workers:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **(env or {}),
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "provisioning.tests.worker", *map(str, args)],
             cwd=PROJECT_DIR,
@@ -87,8 +92,8 @@ class Workers:
         self.procs.append(proc)
         return proc
 
-    def run(self, *args: str, timeout: float = 60) -> str:
-        proc = self.start(*args)
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+        proc = self.start(*args, env=env)
         out, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, err
         return out.strip()
