@@ -4,18 +4,22 @@ CB_RESET_TIMEOUT_SECONDS, admitting CB_HALF_OPEN_MAX trial calls -> CLOSED on a 
 Only infrastructure failures count (timeouts, cluster unreachable); a chart or resource the tool refused means the
 dependency answered, which counts as a success. Clocks are Redis's own (TIME), so hosts need not agree."""
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from config.redis import get_redis, key
 from provisioning.errors import CircuitOpen, ProvisioningError
 
+logger = logging.getLogger(__name__)
+
 NAMES = ("helm", "kubernetes")
-CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
+CLOSED, OPEN, HALF_OPEN, UNKNOWN = "CLOSED", "OPEN", "HALF_OPEN", "UNKNOWN"
 STATE_VALUES = {CLOSED: 0, OPEN: 1, HALF_OPEN: 2}
 # A half-open trial whose worker died frees its place after this long (longer than any single command).
 TRIAL_TTL_SECONDS = 900
@@ -152,13 +156,35 @@ def stats(name: str) -> dict[str, Any]:
 
 
 def all_stats() -> list[dict[str, Any]]:
-    """Every breaker, for /api/v1/health, /api/v1/metrics/json and the circuit_breaker_state metric."""
-    return [stats(name) for name in NAMES]
+    """Every breaker, for /api/v1/health, /api/v1/metrics/json and the circuit_breaker_state metric. Never
+    raises: with Redis down each breaker reports state UNKNOWN."""
+    out = []
+    for name in NAMES:
+        try:
+            out.append(stats(name))
+        except RedisError:
+            logger.warning("breaker stats unavailable", extra={"breaker": name}, exc_info=True)
+            out.append({**_unknown(name), "state": UNKNOWN})
+    return out
+
+
+def _unknown(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "failureCount": None,
+        "successCount": None,
+        "failureThreshold": settings.CB_FAILURE_THRESHOLD,
+        "resetTimeoutMs": _reset_ms(),
+        "lastFailureTime": None,
+    }
 
 
 def state_value(name: str) -> int:
-    """0 CLOSED, 1 OPEN, 2 HALF_OPEN: the value of the circuit_breaker_state{name} gauge."""
-    return STATE_VALUES[stats(name)["state"]]
+    """0 CLOSED, 1 OPEN, 2 HALF_OPEN, -1 unknown (Redis unavailable): the circuit_breaker_state{name} gauge."""
+    try:
+        return STATE_VALUES[stats(name)["state"]]
+    except RedisError:
+        return -1
 
 
 def reset(name: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from config.redis import get_redis, key
 from provisioning.errors import LeaseLost, QueueFull, QueueTimeout, StoreBusy
@@ -314,8 +314,24 @@ def provisioning_semaphore() -> Semaphore:
 
 
 def stats() -> dict[str, Any]:
-    """The `concurrency` block of /api/v1/health (settings.HEALTH_CONCURRENCY_STATS)."""
-    return provisioning_semaphore().stats()
+    """The `concurrency` block of /api/v1/health (settings.HEALTH_CONCURRENCY_STATS). Never raises: with Redis
+    down the health report must still render (and says so in its redis check)."""
+    semaphore = provisioning_semaphore()
+    try:
+        return semaphore.stats()
+    except RedisError:
+        logger.warning("semaphore stats unavailable", exc_info=True)
+        return {
+            "active": None,
+            "queued": None,
+            "maxConcurrent": semaphore.max_concurrent,
+            "maxQueueSize": semaphore.max_queue,
+            "totalAcquired": None,
+            "totalRejected": None,
+            "totalTimedOut": None,
+            "activeOperations": None,
+            "error": "Redis unavailable",
+        }
 
 
 # --- per-store lock -----------------------------------------------------------------------------------------
