@@ -22,7 +22,8 @@ from provisioning import breaker, runner
 from provisioning.errors import CommandFailed, UnexpectedOutput
 
 BREAKER = "helm"
-_NOT_FOUND = re.compile(r"release: not found|not found", re.IGNORECASE)
+# How helm 3 says the release does not exist (status, history; uninstall prefixes "Release not loaded").
+_NOT_FOUND = re.compile(r"release: not found", re.IGNORECASE)
 
 
 def helm_bin() -> str:

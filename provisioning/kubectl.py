@@ -283,7 +283,8 @@ def exec_in_pod(
     return _run(argv_full, timeout, stdin=payload, secrets=secrets)
 
 
-exec = exec_in_pod  # noqa: A001  (the name the chain reads naturally: kubectl.exec(...))
+# The name the chain reads naturally: kubectl.exec(namespace, pod, container, argv, ...).
+exec = exec_in_pod
 
 
 def get_ingress_hosts(namespace: str) -> list[str]:

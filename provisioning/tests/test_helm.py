@@ -282,10 +282,21 @@ def test_other_failures_of_status_are_raised(fake_helm):
         helm.status("store-1", "store-1")
 
 
-def test_uninstall_tolerates_not_found(fake_helm):
-    tool = fake_helm(NOT_FOUND)
+@pytest.mark.parametrize(
+    "stderr", ["Error: release: not found", "Error: uninstall: Release not loaded: store-1: release: not found"]
+)
+def test_uninstall_tolerates_not_found(fake_helm, stderr):
+    tool = fake_helm(f"print({stderr!r}, file=sys.stderr); sys.exit(1)")
     assert helm.uninstall("store-1", "store-1") is False
     assert tool.calls[0]["argv"][:4] == ["uninstall", "store-1", "--namespace", "store-1"]
+
+
+def test_uninstall_raises_other_failures(fake_helm):
+    fake_helm(
+        "print('Error: uninstallation completed with 1 error(s): timed out waiting', file=sys.stderr); sys.exit(1)"
+    )
+    with pytest.raises(CommandFailed):
+        helm.uninstall("store-1", "store-1")
 
 
 def test_uninstall_reports_removal(fake_helm):
