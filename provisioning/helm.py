@@ -68,6 +68,27 @@ def process_timeout(helm_timeout: str | float) -> float:
     return parse_duration(helm_timeout) + settings.HELM_PROCESS_GRACE_SECONDS
 
 
+def timeout_nesting_problems() -> list[str]:
+    """Why the configured timeouts do not nest (empty when they do): helm --timeout < helm process timeout <
+    Celery soft time limit < hard time limit, and every kubectl call < the soft limit. Meant for a Django system
+    check, so a bad .env fails at start-up rather than as a task killed mid-install."""
+    helm_timeout = parse_duration(settings.HELM_TIMEOUT)
+    soft, hard = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT, settings.PROVISIONING_TASK_TIME_LIMIT
+    problems = []
+    if settings.HELM_PROCESS_GRACE_SECONDS <= 0:
+        problems.append("HELM_PROCESS_GRACE_SECONDS must be positive")
+    if process_timeout(settings.HELM_TIMEOUT) >= soft:
+        problems.append(
+            f"HELM_TIMEOUT ({helm_timeout:g}s) + HELM_PROCESS_GRACE_SECONDS must stay below "
+            f"PROVISIONING_TASK_SOFT_TIME_LIMIT ({soft}s)"
+        )
+    if soft <= settings.KUBECTL_REQUEST_TIMEOUT_SECONDS + 15:
+        problems.append("KUBECTL_REQUEST_TIMEOUT_SECONDS + 15 must stay below PROVISIONING_TASK_SOFT_TIME_LIMIT")
+    if soft >= hard:
+        problems.append("PROVISIONING_TASK_SOFT_TIME_LIMIT must stay below PROVISIONING_TASK_TIME_LIMIT")
+    return problems
+
+
 # --- typed output -------------------------------------------------------------------------------------------
 
 

@@ -116,7 +116,14 @@ def test_timeouts_nest_from_helm_to_celery(settings):
     assert helm_timeout < helm.process_timeout(settings.HELM_TIMEOUT)
     assert helm.process_timeout(settings.HELM_TIMEOUT) < settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
     assert settings.PROVISIONING_TASK_SOFT_TIME_LIMIT < settings.PROVISIONING_TASK_TIME_LIMIT
-    assert settings.KUBECTL_REQUEST_TIMEOUT_SECONDS + 15 < settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
+    assert helm.timeout_nesting_problems() == []
+
+
+def test_a_helm_timeout_beyond_the_task_limit_is_reported(settings):
+    settings.HELM_TIMEOUT = "10m"
+    assert helm.timeout_nesting_problems() == [
+        "HELM_TIMEOUT (600s) + HELM_PROCESS_GRACE_SECONDS must stay below PROVISIONING_TASK_SOFT_TIME_LIMIT (420s)"
+    ]
 
 
 def test_resolve_bin_prefers_the_setting_then_the_venv_then_path(settings, tmp_path, monkeypatch):
