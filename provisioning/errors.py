@@ -22,6 +22,7 @@ class CommandError(ProvisioningError):
     """A process the runner started did not succeed. `argv` is always the redacted argv."""
 
     code = "COMMAND_FAILED"
+    duration: float | None = None  # seconds the process ran, set by the runner (for the run row)
 
     def __init__(self, message: str, *, argv: Sequence[str], retryable: bool | None = None) -> None:
         super().__init__(message, retryable=retryable)

@@ -126,7 +126,9 @@ def run(
         logger.warning(
             "command timed out", extra={"argv": safe_argv, "timeout": timeout, "duration": round(duration, 3)}
         )
-        raise CommandTimedOut(argv=safe_argv, timeout=timeout, stderr_tail=tail(stderr)) from None
+        timed_out = CommandTimedOut(argv=safe_argv, timeout=timeout, stderr_tail=tail(stderr))
+        timed_out.duration = duration
+        raise timed_out from None
     except BaseException:
         # Never leave a child running behind an interrupted caller (a Celery soft time limit, Ctrl-C).
         _kill_group(proc)
@@ -148,10 +150,12 @@ def run(
     )
     if check and result.returncode != 0:
         error_class = ClusterUnreachable if is_cluster_unreachable(result.stderr) else CommandFailed
-        raise error_class(
+        failed = error_class(
             argv=safe_argv,
             returncode=result.returncode,
             stderr_tail=tail(result.stderr),
             stdout_tail=redact(tail(result.stdout, 500)),
         )
+        failed.duration = duration
+        raise failed
     return result

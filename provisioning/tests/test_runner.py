@@ -48,6 +48,7 @@ def test_non_zero_exit_raises_command_failed_with_the_stderr_tail(fake_tool):
     assert error.stderr_tail.endswith("Error: chart says no\n")
     assert len(error.stderr_tail) <= runner.STDERR_TAIL_CHARS + 1
     assert "exited with code 3: Error: chart says no" in str(error)
+    assert error.duration > 0
 
 
 def test_non_zero_exit_without_check_returns_the_result(fake_tool):
@@ -70,6 +71,7 @@ time.sleep(60)
         runner.run([tool.path], timeout=1)
     assert caught.value.retryable is True
     assert "timed out after 1s" in str(caught.value)
+    assert caught.value.duration >= 1
     tool_pid, child_pid = map(int, pids.read_text().split())
     # SIGKILL is delivered at once, but give the kernel a moment to tear the processes down.
     deadline = time.monotonic() + 10
