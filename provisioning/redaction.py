@@ -16,8 +16,11 @@ _SECRET_WORD = r"(?:pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]
 _SECRET_FLAG = re.compile(rf"^--?[\w.-]*{_SECRET_WORD}[\w.-]*$", re.IGNORECASE)
 _SECRET_KEY = re.compile(rf"^-{{0,2}}[\w.-]*{_SECRET_WORD}[\w.-]*$", re.IGNORECASE)
 # Free text: `password=x`, `password: x`, `"password": "x"`, `--admin_password=x`, and bearer tokens.
+# Keys start at a token boundary and are bounded in length: an unanchored `[\w.-]*` backtracks quadratically over
+# long word runs (base64 blobs in tool output).
 _TEXT_PAIR = re.compile(
-    rf"""(?P<key>[\w.-]*{_SECRET_WORD}[\w.-]*)(?P<sep>"?\s*[:=]\s*"?)(?P<value>[^\s"',;&]+)""",
+    rf"(?<![\w.-])(?P<key>[\w.-]{{0,64}}?{_SECRET_WORD}[\w.-]{{0,64}}?)"
+    r"""(?P<sep>"?\s*[:=]\s*"?)(?P<value>[^\s"',;&]+)""",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<value>[A-Za-z0-9._~+/=-]+)", re.IGNORECASE)

@@ -87,3 +87,11 @@ def test_registered_secret_anywhere_in_argv_is_hidden():
 def test_plain_argv_is_unchanged():
     argv = ["kubectl", "--namespace", "store-1", "rollout", "status", "deployment/wordpress", "--timeout=300s"]
     assert redact_argv(argv) == argv
+
+
+def test_long_tool_output_is_redacted_whole():
+    # A base64 blob as helm prints Secret manifests: one long word run before the pair to hide. (An unanchored
+    # pattern backtracks quadratically over such runs, which made a 10 kB stderr take seconds.)
+    blob = "QUJD" * 50_000
+    out = redact(f"data: {blob}\nmariadb.password=hunter22 tail")
+    assert out == f"data: {blob}\nmariadb.password=*** tail"
