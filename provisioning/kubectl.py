@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from provisioning import breaker, runner
-from provisioning.errors import ProvisioningError, UnexpectedOutput
+from provisioning.errors import CommandFailed, ProvisioningError, UnexpectedOutput
 from provisioning.helm import resolve_bin, tool_env
 
 BREAKER = "kubernetes"
@@ -152,6 +152,10 @@ def delete_namespace_argv(name: str, wait: bool = False) -> list[str]:
     return [*_base(), "delete", "namespace", name, "--ignore-not-found", f"--wait={'true' if wait else 'false'}"]
 
 
+def wait_deleted_argv(name: str, timeout: float) -> list[str]:
+    return [*_base(streaming=True), "wait", "--for=delete", f"namespace/{name}", f"--timeout={int(timeout)}s"]
+
+
 def get_namespace_argv(name: str) -> list[str]:
     return [*_base(), "get", "namespace", name, "--ignore-not-found", "--output", "json"]
 
@@ -225,6 +229,22 @@ def delete_namespace(name: str, wait: bool = False, timeout: float | None = None
     process_timeout = (timeout or settings.KUBECTL_REQUEST_TIMEOUT_SECONDS) + PROCESS_GRACE_SECONDS
     result = _run(delete_namespace_argv(name, wait), process_timeout)
     return "deleted" in result.stdout
+
+
+def wait_namespace_deleted(name: str, timeout: float) -> bool:
+    """Wait (bounded) until the namespace is gone: True once it is (or never was), False if it is still there
+    after `timeout` seconds, so the deletion chain can fail the store instead of calling it deleted."""
+    try:
+        _run(wait_deleted_argv(name, timeout), timeout + PROCESS_GRACE_SECONDS)
+    except CommandFailed as error:
+        if type(error) is not CommandFailed:  # the cluster is unreachable: not an answer about the namespace
+            raise
+        if "timed out" in error.stderr_tail:
+            return False
+        if re.search(r"NotFound|not found", error.stderr_tail):  # older kubectl: gone before the wait began
+            return True
+        raise
+    return True
 
 
 def get_namespace(name: str) -> Namespace | None:

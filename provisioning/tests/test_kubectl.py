@@ -6,7 +6,7 @@ import json
 import pytest
 
 from provisioning import kubectl
-from provisioning.errors import UnexpectedOutput
+from provisioning.errors import ClusterUnreachable, UnexpectedOutput
 
 SECRET = "Adm1n pass $(id) `x` 'q' \"dq\";"
 
@@ -251,3 +251,27 @@ def test_health_check_reports_an_unreachable_cluster(fake):
     reachable, latency = kubectl.cluster_reachable()
     assert reachable is False
     assert latency >= 0
+
+
+def test_wait_namespace_deleted(fake):
+    tool = fake("")
+    assert kubectl.wait_namespace_deleted("store-1", timeout=120) is True
+    assert tool.calls[0]["argv"] == ["wait", "--for=delete", "namespace/store-1", "--timeout=120s"]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "gone"),
+    [
+        ("error: timed out waiting for the condition on namespaces/store-1", False),
+        ('Error from server (NotFound): namespaces "store-1" not found', True),
+    ],
+)
+def test_wait_namespace_deleted_outcomes(fake, stderr, gone):
+    fake(f"print({stderr!r}, file=sys.stderr); sys.exit(1)")
+    assert kubectl.wait_namespace_deleted("store-1", timeout=5) is gone
+
+
+def test_wait_namespace_deleted_raises_when_the_cluster_is_unreachable(fake):
+    fake("print('Unable to connect to the server: connection refused', file=sys.stderr); sys.exit(1)")
+    with pytest.raises(ClusterUnreachable):
+        kubectl.wait_namespace_deleted("store-1", timeout=5)
