@@ -213,6 +213,46 @@ MAX_STORES_PER_USER = env.int("MAX_STORES_PER_USER", default=5)
 STORE_CREATION_COOLDOWN_SECONDS = env.int("STORE_CREATION_COOLDOWN_SECONDS", default=30)
 PROVISIONING_MAX_RETRIES = env.int("PROVISIONING_MAX_RETRIES", default=3)
 
+# --- provisioning engine (provisioning/runner, helm, kubectl, concurrency, breaker, retry) ---
+# Binaries: empty means .venv/bin/<tool> next to the interpreter when present, else the tool on PATH.
+HELM_BIN = env.str("HELM_BIN", default="")
+KUBECTL_BIN = env.str("KUBECTL_BIN", default="")
+# Passed to helm and kubectl in their environment; empty means the tools' own default (~/.kube/config).
+KUBECONFIG = env.str("KUBECONFIG", default="")
+# Relative paths are taken from the project directory, whatever the working directory of the process.
+HELM_CHART_PATH = str(BASE_DIR / env.str("HELM_CHART_PATH", default="charts/ecommerce-store"))
+HELM_VALUES_FILE = env.str("HELM_VALUES_FILE", default="values-local.yaml")
+# Timeouts nest, each layer outliving the one inside it (tests assert the order):
+#   helm --timeout (HELM_TIMEOUT, 300 s) < helm process timeout (+ HELM_PROCESS_GRACE_SECONDS = 360 s)
+#   < Celery soft time limit of a provisioning task (420 s) < its hard time limit (480 s).
+HELM_TIMEOUT = env.str("HELM_TIMEOUT", default="5m")
+HELM_PROCESS_GRACE_SECONDS = env.int("HELM_PROCESS_GRACE_SECONDS", default=60)
+# Read-only helm calls (status, list, history) and every kubectl API request (--request-timeout); the process
+# timeout of a kubectl call is this plus 15 s.
+HELM_QUERY_TIMEOUT_SECONDS = env.int("HELM_QUERY_TIMEOUT_SECONDS", default=30)
+KUBECTL_REQUEST_TIMEOUT_SECONDS = env.int("KUBECTL_REQUEST_TIMEOUT_SECONDS", default=30)
+PROVISIONING_TASK_SOFT_TIME_LIMIT = env.int("PROVISIONING_TASK_SOFT_TIME_LIMIT", default=420)
+PROVISIONING_TASK_TIME_LIMIT = env.int("PROVISIONING_TASK_TIME_LIMIT", default=480)
+# Global semaphore shared by every worker: slots, queue length, longest wait, and the lease a holder renews
+# (a dead worker's slot frees itself after at most one lease).
+PROVISIONING_MAX_CONCURRENT = env.int("PROVISIONING_MAX_CONCURRENT", default=3)
+PROVISIONING_MAX_QUEUE = env.int("PROVISIONING_MAX_QUEUE", default=10)
+PROVISIONING_QUEUE_TIMEOUT_SECONDS = env.int("PROVISIONING_QUEUE_TIMEOUT_SECONDS", default=120)
+PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
+# Per-store lock: expires if its holder dies, renewed while it works.
+STORE_LOCK_TTL_SECONDS = env.int("STORE_LOCK_TTL_SECONDS", default=60)
+# Retries of retryable failures: full-jitter exponential backoff, delay n drawn from [0, min(max, base * 2^n)].
+PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", default=2.0)
+PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=60.0)
+# Circuit breakers (helm, kubernetes), state in Redis shared by every worker.
+CB_FAILURE_THRESHOLD = env.int("CB_FAILURE_THRESHOLD", default=5)
+CB_RESET_TIMEOUT_SECONDS = env.float("CB_RESET_TIMEOUT_SECONDS", default=30)
+CB_HALF_OPEN_MAX = env.int("CB_HALF_OPEN_MAX", default=1)
+HEALTH_KUBERNETES_CHECK = "provisioning.kubectl.health_check"
+HEALTH_CONCURRENCY_STATS = "provisioning.concurrency.stats"
+HEALTH_BREAKER_STATS = "provisioning.breaker.all_stats"
+# --- end provisioning engine ---
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"

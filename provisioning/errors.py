@@ -1,0 +1,125 @@
+"""Provisioning's typed errors: process failures (runner), admission refusals (semaphore, store lock, breaker).
+Each carries a contract code and a `retryable` flag the retry policy reads; none reaches an HTTP response (the
+work happens after the 202), but they share PlatformError so messages and codes stay in one shape."""
+
+from collections.abc import Sequence
+
+from config.errors import PlatformError
+
+
+class ProvisioningError(PlatformError):
+    """Base of everything the provisioning engine raises on purpose."""
+
+    status_code = 503
+    code = "PROVISIONING_ERROR"
+    default_message = "Provisioning failed."
+    # True when the failure says the infrastructure (cluster, helm) is unwell rather than that it refused our
+    # request; only these count against a circuit breaker.
+    infrastructure = False
+
+
+class CommandError(ProvisioningError):
+    """A process the runner started did not succeed. `argv` is always the redacted argv."""
+
+    code = "COMMAND_FAILED"
+    duration: float | None = None  # seconds the process ran, set by the runner (for the run row)
+
+    def __init__(self, message: str, *, argv: Sequence[str], retryable: bool | None = None) -> None:
+        super().__init__(message, retryable=retryable)
+        self.argv = list(argv)
+
+
+class CommandFailed(CommandError):
+    """The command ran and exited non-zero: the tool said no (a chart error, a missing resource...)."""
+
+    code = "COMMAND_FAILED"
+    retryable = False
+
+    def __init__(
+        self, *, argv: Sequence[str], returncode: int, stderr_tail: str, stdout_tail: str = "", message: str = ""
+    ) -> None:
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.stdout_tail = stdout_tail
+        summary = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"
+        super().__init__(message or f"{_program(argv)} exited with code {returncode}: {summary}", argv=argv)
+
+
+class ClusterUnreachable(CommandFailed):
+    """helm or kubectl could not talk to the Kubernetes API server (refused, no route, TLS, i/o timeout)."""
+
+    code = "CLUSTER_UNREACHABLE"
+    retryable = True
+    infrastructure = True
+
+
+class CommandTimedOut(CommandError):
+    """The command outlived its timeout; its whole process group was killed."""
+
+    code = "COMMAND_TIMEOUT"
+    retryable = True
+    infrastructure = True
+
+    def __init__(self, *, argv: Sequence[str], timeout: float, stderr_tail: str = "") -> None:
+        self.timeout = timeout
+        self.stderr_tail = stderr_tail
+        super().__init__(f"{_program(argv)} timed out after {timeout:g}s and was killed", argv=argv)
+
+
+class BinaryMissing(CommandError):
+    """The executable does not exist or cannot be executed: a setup problem, retrying will not help."""
+
+    code = "BINARY_MISSING"
+    retryable = False
+
+    def __init__(self, *, argv: Sequence[str], reason: str) -> None:
+        super().__init__(f"{_program(argv)}: {reason}", argv=argv)
+
+
+class UnexpectedOutput(ProvisioningError):
+    """A command succeeded but its output was not what we parse (not JSON, missing fields)."""
+
+    code = "UNEXPECTED_OUTPUT"
+    retryable = False
+
+
+class QueueFull(ProvisioningError):
+    code = "PROVISIONING_QUEUE_FULL"
+    default_message = "The provisioning queue is full."
+    suggestion = "Too many stores are being provisioned right now. Retry in a few minutes."
+    retryable = True
+
+
+class QueueTimeout(ProvisioningError):
+    code = "PROVISIONING_QUEUE_TIMEOUT"
+    default_message = "Timed out waiting for a provisioning slot."
+    suggestion = "The platform is busy. Retry in a few minutes."
+    retryable = True
+
+
+class LeaseLost(ProvisioningError):
+    """A semaphore slot or store lock expired under its holder (it stopped renewing, or Redis lost it)."""
+
+    code = "LEASE_LOST"
+    retryable = True
+
+
+class StoreBusy(ProvisioningError):
+    code = "STORE_BUSY"
+    default_message = "Another operation is already running on this store."
+    retryable = True
+
+
+class CircuitOpen(ProvisioningError):
+    code = "CIRCUIT_OPEN"
+    retryable = True
+
+    def __init__(self, name: str, retry_in_seconds: float) -> None:
+        self.name = name
+        self.retry_in_seconds = retry_in_seconds
+        seconds = max(1, round(retry_in_seconds))
+        super().__init__(f"Circuit breaker '{name}' is OPEN. Service appears unavailable. Retry in {seconds}s.")
+
+
+def _program(argv: Sequence[str]) -> str:
+    return argv[0].rsplit("/", 1)[-1] if argv else "command"

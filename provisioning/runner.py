@@ -1,0 +1,161 @@
+"""The one place in the platform that starts processes. argv lists only (never a shell), an explicit timeout on
+every call (the whole process group is killed when it passes), a small allow-listed environment, typed results
+and errors, and secrets redacted from everything logged, raised or returned."""
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from provisioning.errors import BinaryMissing, ClusterUnreachable, CommandFailed, CommandTimedOut
+from provisioning.redaction import redact, redact_argv, redact_values
+
+logger = logging.getLogger(__name__)
+
+# Bound what an error carries (and what lands in a run row): the end of stderr is where tools explain themselves.
+STDERR_TAIL_CHARS = 2000
+
+# The parent's environment holds the platform's own secrets (DJANGO_SECRET_KEY, DATABASE_URL...); a child gets
+# only what a CLI needs to find its tools, config and caches, plus the caller's overlay.
+_ENV_ALLOW = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "KUBECONFIG", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+_ENV_ALLOW_PREFIXES = ("HELM_", "XDG_", "KUBECTL_")
+_ENV_ALLOW_PROXY = {"http_proxy", "https_proxy", "no_proxy"}
+
+# How helm and kubectl (Go's net/http and client-go) say the API server cannot be reached.
+_UNREACHABLE = re.compile(
+    r"connection refused|no route to host|i/o timeout|tls handshake|unable to connect to the server"
+    r"|kubernetes cluster unreachable|network is unreachable|no such host|connection reset by peer"
+    r"|the server is currently unable to handle the request|http2: client connection lost",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a finished command left: argv is redacted; stdout/stderr have registered secrets masked."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float  # seconds
+
+
+def child_env(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in _ENV_ALLOW or k.startswith(_ENV_ALLOW_PREFIXES) or k.lower() in _ENV_ALLOW_PROXY
+    }
+    env.update(overlay or {})
+    return env
+
+
+def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def is_cluster_unreachable(stderr: str) -> bool:
+    return bool(_UNREACHABLE.search(stderr))
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str | None] = (),
+    cwd: str | None = None,
+    check: bool = True,
+) -> CommandResult:
+    """Run argv to completion within `timeout` seconds.
+
+    Raises BinaryMissing, CommandTimedOut (process group killed), ClusterUnreachable or CommandFailed (non-zero
+    exit, only when `check`). `secrets` are values to mask everywhere (they may also sit in `env` or `stdin`,
+    which are never logged).
+    """
+    if isinstance(argv, str | bytes) or not argv:
+        raise TypeError("argv must be a non-empty list of arguments")
+    if timeout is None or timeout <= 0:
+        raise ValueError("every command needs a positive timeout")
+    argv = [os.fspath(a) for a in argv]
+    secrets = [s for s in secrets if s]
+    safe_argv = redact_argv(argv, secrets)
+    started = time.monotonic()
+    try:
+        # A new session makes the child a process-group leader, so a timeout kills its children too.
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        logger.error("command binary missing", extra={"argv": safe_argv})
+        raise BinaryMissing(argv=safe_argv, reason="executable not found") from None
+    except PermissionError:
+        logger.error("command binary not executable", extra={"argv": safe_argv})
+        raise BinaryMissing(argv=safe_argv, reason="not executable") from None
+
+    try:
+        out, err = proc.communicate(input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a grandchild left the group and holds the pipes open
+            proc.kill()
+            proc.wait()
+            out, err = b"", b""
+        duration = time.monotonic() - started
+        stderr = redact(err.decode("utf-8", "replace"), secrets)
+        logger.warning(
+            "command timed out", extra={"argv": safe_argv, "timeout": timeout, "duration": round(duration, 3)}
+        )
+        timed_out = CommandTimedOut(argv=safe_argv, timeout=timeout, stderr_tail=tail(stderr))
+        timed_out.duration = duration
+        raise timed_out from None
+    except BaseException:
+        # Never leave a child running behind an interrupted caller (a Celery soft time limit, Ctrl-C).
+        _kill_group(proc)
+        proc.wait()
+        raise
+
+    duration = time.monotonic() - started
+    result = CommandResult(
+        argv=safe_argv,
+        returncode=proc.returncode,
+        # Only registered values are masked in stdout: pattern masking would corrupt the JSON we parse.
+        stdout=redact_values(out.decode("utf-8", "replace"), secrets),
+        stderr=redact(err.decode("utf-8", "replace"), secrets),
+        duration=duration,
+    )
+    logger.info(
+        "command finished",
+        extra={"argv": safe_argv, "returncode": result.returncode, "duration": round(duration, 3)},
+    )
+    if check and result.returncode != 0:
+        error_class = ClusterUnreachable if is_cluster_unreachable(result.stderr) else CommandFailed
+        failed = error_class(
+            argv=safe_argv,
+            returncode=result.returncode,
+            stderr_tail=tail(result.stderr),
+            stdout_tail=redact(tail(result.stdout, 500)),
+        )
+        failed.duration = duration
+        raise failed
+    return result
