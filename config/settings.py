@@ -1,6 +1,7 @@
 """The one settings module: everything that differs between machines comes from the environment (.env.example
 lists every variable). Under pytest, .env is not read and local test defaults apply."""
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -90,6 +91,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/storeplane")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# Each checkout gets its own test database, so test runs of two checkouts on one machine never collide.
+DATABASES["default"]["TEST"] = {
+    "NAME": f"test_{DATABASES['default']['NAME']}_{hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]}"
+}
 DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 5, "options": "-c statement_timeout=30000"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
