@@ -251,3 +251,13 @@ def axes_lockout_response(request: HttpRequest, response: HttpResponse | None = 
     if request.path.startswith(API_PREFIX):
         return platform_error_response(request, exc)
     return HttpResponse(exc.message, status=423, content_type="text/plain; charset=utf-8")
+
+
+def axes_username(request: HttpRequest, credentials: dict | None) -> str | None:
+    """AXES_USERNAME_CALLABLE: the lower-cased email the login was tried with (authenticate() gets it as
+    `username`; a page form may post it as `email`)."""
+    credentials = credentials or {}
+    value = credentials.get("username") or credentials.get("email")
+    if value is None and request is not None:
+        value = request.POST.get("email") or request.POST.get("username")
+    return str(value).strip().lower() if value else None

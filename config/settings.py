@@ -247,6 +247,7 @@ AXES_RESET_ON_SUCCESS = True
 # A refused attempt during a lockout does not extend it: retryAfterSeconds stays the time actually remaining.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "config.security.axes_client_ip"
+AXES_USERNAME_CALLABLE = "config.security.axes_username"
 AXES_LOCKOUT_CALLABLE = "config.security.axes_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit log already; one write less per login
 AXES_VERBOSE = False
