@@ -124,3 +124,18 @@ class TestLoginRateLimit:
     def test_successful_logins_do_not_count(self, api, tenant):
         for _ in range(6):
             assert login(api, tenant.email, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_the_admin_login_form_is_locked_out_too(client, admin_user):
+    """The operator console's form goes through authenticate() directly; axes' own lockout path answers 423."""
+    for _ in range(5):
+        response = client.post(
+            "/admin/login/", {"username": admin_user.email, "password": "wrong-password"}, REMOTE_ADDR="203.0.113.9"
+        )
+    assert response.status_code == 423
+    assert "Account temporarily locked" in response.content.decode()
+    after = client.post(
+        "/admin/login/", {"username": admin_user.email, "password": DEFAULT_PASSWORD}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert after.status_code == 423
+    assert "_auth_user_id" not in client.session
