@@ -339,3 +339,5 @@ LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
 LOGGING["loggers"]["storeplane.request"] = {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")}
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+if TESTING:
+    LOGGING["handlers"]["console"]["class"] = "config.logging.CurrentStderrHandler"

@@ -17,14 +17,19 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6IjEyMyIsInJvbGUiOiJ0ZW5hbnQifQ.c2lnbmF0dXJlL
 @contextmanager
 def json_lines():
     """Everything the real console handler (JSON formatter, context and redaction filters) writes meanwhile."""
-    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
     buffer = io.StringIO()
-    old = handler.setStream(buffer)
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(console.formatter)
+    for f in console.filters:
+        handler.addFilter(f)
+    root = logging.getLogger()
+    root.addHandler(handler)
     lines: list[dict] = []
     try:
         yield lines
     finally:
-        handler.setStream(old)
+        root.removeHandler(handler)
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 
