@@ -3,6 +3,7 @@ it belongs to; secrets are scrubbed from every record before any handler writes 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
@@ -17,6 +18,17 @@ store_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("store
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
 
 _CONTEXT = (("request_id", request_id_var), ("user_id", user_id_var), ("store_id", store_id_var), ("step", step_var))
+
+
+@contextlib.contextmanager
+def log_context(*, store_id: str | None = None, step: str | None = None):
+    """Every line logged inside carries this store id and step (provisioning wraps each step in it)."""
+    tokens = [(var, var.set(value)) for var, value in ((store_id_var, store_id), (step_var, step)) if value]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 class ContextFilter(logging.Filter):

@@ -93,7 +93,7 @@ def route_of(request: Any) -> str:
     as `unmatched`, so label values stay bounded."""
     match = getattr(request, "resolver_match", None)
     route = getattr(match, "route", None)
-    if not route:
+    if not route or getattr(match.func, "__name__", "") == "api_not_found":  # the API's catch-all 404
         return "unmatched"
     route = "/" + _CONVERTER.sub(lambda m: ":" + ("id" if m.group(1) in ("pk", "store_id") else m.group(1)), route)
     route = route.lstrip("^").replace("$", "")

@@ -180,3 +180,15 @@ def test_a_task_without_a_request_id_gets_its_task_id():
         assert request_id_var.get() == "task_t-2"
     finally:
         worker._unbind_context(task_id="t-2")
+
+
+def test_lines_inside_a_log_context_name_the_store_and_step():
+    from config.logging import ContextFilter, log_context
+
+    with log_context(store_id="store-1234abcd", step="helm_install"):
+        record = logging.LogRecord("p", logging.INFO, __file__, 1, "installing", None, None)
+        ContextFilter().filter(record)
+    assert (record.store_id, record.step) == ("store-1234abcd", "helm_install")
+    after = logging.LogRecord("p", logging.INFO, __file__, 1, "done", None, None)
+    ContextFilter().filter(after)
+    assert (after.store_id, after.step) == (None, None)

@@ -169,6 +169,7 @@ class TestExposition:
         assert after == before + 2
         routes = {s.labels["route"] for s in fams["http_requests"].samples}
         assert "/api/v1/no-such-route-123" not in routes
+        assert "unmatched" in routes
 
     def test_security_events_are_counted_by_type(self, admin_api, api, tenant):
         def failed():
