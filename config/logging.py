@@ -60,6 +60,7 @@ SECRET_KEY_PARTS = (
 )
 # Attributes every LogRecord has: never treated as user extras.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_CELERY_OPAQUE = frozenset({"args", "kwargs", "return_value"})
 _SAFE_KEYS = frozenset({"request_id", "user_id", "store_id", "step", "token_type"})
 
 _PATTERNS = (
@@ -131,6 +132,10 @@ class RedactingFilter(logging.Filter):
                 setattr(record, key, REDACTED)
             elif isinstance(value, str | Mapping | list | tuple | bytes):
                 setattr(record, key, scrub(value))
+        data = getattr(record, "data", None)
+        if record.name.startswith("celery") and isinstance(data, Mapping):
+            # Celery logs every task's arguments and return value; which of them is a secret is unknowable here.
+            record.data = {k: (REDACTED if k in _CELERY_OPAQUE else v) for k, v in data.items()}
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_info, record.exc_text = None, scrub_text(text)

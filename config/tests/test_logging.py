@@ -192,3 +192,12 @@ def test_lines_inside_a_log_context_name_the_store_and_step():
     after = logging.LogRecord("p", logging.INFO, __file__, 1, "done", None, None)
     ContextFilter().filter(after)
     assert (after.store_id, after.step) == (None, None)
+
+
+def test_celery_task_arguments_and_results_are_never_logged():
+    record = logging.LogRecord("celery.app.trace", logging.INFO, __file__, 1, "Task %(name)s succeeded", None, None)
+    record.data = {"id": "t-1", "name": "provision", "args": "('s3cret-value',)", "kwargs": "{}", "return_value": "x"}
+    RedactingFilter().filter(record)
+    assert record.data == {
+        "id": "t-1", "name": "provision", "args": REDACTED, "kwargs": REDACTED, "return_value": REDACTED,
+    }  # fmt: skip
