@@ -281,3 +281,29 @@ def axes_username(request: HttpRequest, credentials: dict | None) -> str | None:
     if value is None and request is not None:
         value = request.POST.get("email") or request.POST.get("username")
     return str(value).strip().lower() if value else None
+
+
+def openapi_rate_limit_responses(result: dict, generator=None, request=None, public=None) -> dict:
+    """drf-spectacular postprocessing hook: every /api/ operation the global limit covers documents its 429 (in the
+    envelope) and the RateLimit-* headers, so generated clients and the fuzzer expect them."""
+    exempt = tuple(settings.API_RATE_LIMIT_EXEMPT_PATHS)
+    headers = {
+        name: {"schema": {"type": "integer"}, "description": text}
+        for name, text in (
+            ("RateLimit-Limit", "Requests allowed in the window."),
+            ("RateLimit-Remaining", "Requests left in the window."),
+            ("RateLimit-Reset", "Seconds until the window resets."),
+        )
+    }
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(API_PREFIX) or path.startswith(exempt):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            operation["responses"].setdefault(
+                "429", {"description": "Too many requests (RATE_LIMIT_EXCEEDED).", "content": envelope}
+            )
+            operation["responses"]["429"].setdefault("headers", {}).update(headers)
+    return result

@@ -259,6 +259,10 @@ REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="5/h")  # per clien
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/m")  # per client IP, every /api/ request but these:
 # kubelet probes and Prometheus scrapes come every few seconds from a handful of addresses and must never be refused.
 API_RATE_LIMIT_EXEMPT_PATHS = ("/api/v1/health", "/api/v1/metrics")
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
+    "config.security.openapi_rate_limit_responses",
+]
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 

@@ -103,3 +103,12 @@ class TestRegistrationLimit:
         self.register(api, 2)
         self.register(api, 3)
         assert self.register(api, 4, ip="198.51.100.41").status_code == 201
+
+
+def test_the_openapi_document_lists_the_429_of_every_limited_operation(api):
+    paths = api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()["paths"]
+    me = paths["/api/v1/auth/me"]["get"]["responses"]["429"]
+    assert me["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorEnvelope"
+    assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(me["headers"])
+    assert "429" not in paths["/api/v1/health/live"]["get"]["responses"]
+    assert "RoleEnum" in api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()["components"]["schemas"]
