@@ -233,6 +233,9 @@ SECURE_PROXY_SSL_HEADER = (_ssl_header[0], _ssl_header[1]) if len(_ssl_header) =
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# Off by default: in the cluster the ingress redirects; kubelet probes and in-cluster scrapes stay plain HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health", r"^metrics$"]
 
 # --- Brute force: django-axes, keyed by email + client IP, failures in the database so every process agrees ---
 ACCOUNT_LOCKOUT_ATTEMPTS = env.int("ACCOUNT_LOCKOUT_ATTEMPTS", default=5)

@@ -87,3 +87,9 @@ class TestCors:
 
     def test_pages_outside_the_api_get_no_cors_headers(self, api):
         assert "Access-Control-Allow-Origin" not in api.get("/admin/login/", HTTP_ORIGIN=ORIGIN)
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_with_ssl_redirect_on_plain_http_is_redirected_but_probes_are_not(api):
+    assert api.get("/api/v1/auth/me").status_code == 301
+    assert api.get("/api/v1/health/live").status_code == 200
