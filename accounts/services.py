@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import lockout
 from accounts.exceptions import InvalidCredentials, InvalidPassword, InvalidRefreshToken, UserExists
 from accounts.models import Role, User, normalize_email
 
@@ -30,22 +31,31 @@ def tokens_for(user: User) -> TokenPair:
     return TokenPair(access=str(access), refresh=str(refresh))
 
 
-def user_register(*, email: str, username: str, password: str) -> User:
-    """A new tenant. Nobody becomes admin by registering: admins come from createsuperuser / ensure_admin."""
+def user_register(*, email: str, username: str, password: str, request: HttpRequest | None = None) -> User:
+    """A new tenant. Nobody becomes admin by registering: admins come from createsuperuser / ensure_admin.
+    Callers check accounts.lockout.registration_guard(request) first (it counts invalid attempts too)."""
     email = normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise UserExists()
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, username=username, password=password, role=Role.TENANT)
+            user = User.objects.create_user(email=email, username=username, password=password, role=Role.TENANT)
     except IntegrityError as exc:  # a concurrent registration won the race, or the username is taken
         raise UserExists("A user with this email or username already exists.") from exc
+    lockout.registered(request, user)
+    return user
 
 
 def user_authenticate(*, request: HttpRequest | None, email: str, password: str) -> User:
-    user = authenticate(request, username=normalize_email(email), password=password)
+    """Login for API and pages alike: the rate limit and lockout are checked first (429 / 423), a failure is
+    counted, audited and may lock the account, a success clears the failures."""
+    email = normalize_email(email)
+    lockout.login_guard(request, email)
+    user = authenticate(request, username=email, password=password)
     if user is None or not user.is_active:
+        lockout.login_failed(request, email)
         raise InvalidCredentials()
+    lockout.login_succeeded(request, user)
     return user
 
 

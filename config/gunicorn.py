@@ -15,3 +15,23 @@ max_requests = 2000  # recycle workers to bound memory growth
 max_requests_jitter = 200
 accesslog = None  # request logs come from the app's JSON logger
 errorlog = "-"
+
+
+# Prometheus multiprocess mode: the directory is emptied once when the master starts (before any worker writes),
+# and a worker that exits has its live gauges dropped, so a scrape sums what live and past workers counted.
+def on_starting(server):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import shutil
+        from pathlib import Path
+
+        target = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

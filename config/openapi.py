@@ -1,5 +1,6 @@
 """OpenAPI building blocks: the error envelope every route may answer with, described once."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -46,3 +47,13 @@ class MessageResponse(serializers.Serializer):
 def ERRORS(*statuses: int) -> dict[int, OpenApiResponse]:  # noqa: N802  (reads like a constant at call sites)
     """The error responses a route documents, all in the contract's envelope."""
     return {s: OpenApiResponse(ErrorEnvelopeSerializer, description=_DESCRIPTIONS.get(s, "")) for s in statuses}
+
+
+class BearerJWTScheme(OpenApiAuthenticationExtension):
+    """Documents the API's bearer JWT so clients (and the fuzzer) know which operations take a token."""
+
+    target_class = "accounts.authentication.BearerJWTAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

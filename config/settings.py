@@ -264,3 +264,132 @@ SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# ===============================================================================================================
+# Security, limits and observability (issue 8). Every number is an environment variable listed in .env.example.
+# ===============================================================================================================
+
+# --- Client IP: X-Forwarded-For is believed only when the peer is one of these proxies (CIDRs, default none) ---
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# e.g. "HTTP_X_FORWARDED_PROTO,https" behind a TLS-terminating proxy: request.is_secure(), hence HSTS, follow it.
+_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = (_ssl_header[0], _ssl_header[1]) if len(_ssl_header) == 2 else None
+# Sent only on secure requests (Django's SecurityMiddleware checks request.is_secure()).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+# Off by default: in the cluster the ingress redirects; kubelet probes and in-cluster scrapes stay plain HTTP.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health", r"^metrics$"]
+
+# --- Brute force: django-axes, keyed by email + client IP, failures in the database so every process agrees ---
+ACCOUNT_LOCKOUT_ATTEMPTS = env.int("ACCOUNT_LOCKOUT_ATTEMPTS", default=5)
+ACCOUNT_LOCKOUT_MINUTES = env.int("ACCOUNT_LOCKOUT_MINUTES", default=15)
+INSTALLED_APPS += ["axes", "corsheaders", "csp", "django_prometheus"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = ACCOUNT_LOCKOUT_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(minutes=ACCOUNT_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout does not extend it: retryAfterSeconds stays the time actually remaining.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "config.security.axes_client_ip"
+AXES_USERNAME_CALLABLE = "config.security.axes_username"
+AXES_LOCKOUT_CALLABLE = "config.security.axes_lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit log already; one write less per login
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "currentPassword", "newPassword", "refresh", "token"]
+
+# --- Rate limits (django-ratelimit on the Redis cache; "count/period", period s, m, h, d with a multiplier) ---
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/15m")  # per client IP + email, failures only
+REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="5/h")  # per client IP, every attempt
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/m")  # per client IP, every /api/ request but these:
+# kubelet probes and Prometheus scrapes come every few seconds from a handful of addresses and must never be refused.
+API_RATE_LIMIT_EXEMPT_PATHS = ("/api/v1/health", "/api/v1/metrics")
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
+    "config.security.openapi_rate_limit_responses",
+]
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CACHE_PREFIX = "rl:"
+
+# --- Headers: CSP (django-csp), CORS for /api/ from configured origins only (django-cors-headers) ---
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Swagger UI and the admin set style attributes; scripts stay files only.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
+}
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False  # bearer tokens, no cookies
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-request-id"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
+
+
+def _insert_after(items: list[str], anchor: str, *new: str) -> list[str]:
+    at = items.index(anchor) + 1 if anchor in items else len(items)
+    return [*items[:at], *new, *items[at:]]
+
+
+# Access log and rate limit right inside the request id (their lines and 429s carry it), CORS before the limit (a
+# refused cross-origin call is still readable), CSP beside Django's security headers, axes after authentication.
+MIDDLEWARE = _insert_after(
+    MIDDLEWARE,
+    "config.middleware.RequestIdMiddleware",
+    "config.logging.AccessLogMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "config.security.ApiRateLimitMiddleware",
+)
+MIDDLEWARE = _insert_after(MIDDLEWARE, "django.middleware.security.SecurityMiddleware", "csp.middleware.CSPMiddleware")
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+# --- Metrics: django-prometheus (HTTP, database, cache) and config.metrics; multiprocess across web and workers ---
+# Web and worker processes must share this directory (same host or volume); empty it before they start.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if TESTING and not PROMETHEUS_MULTIPROC_DIR:
+    import tempfile
+
+    PROMETHEUS_MULTIPROC_DIR = os.path.join(tempfile.gettempdir(), f"storeplane-metrics-test-{os.getpid()}")
+if PROMETHEUS_MULTIPROC_DIR:
+    # prometheus_client reads the variable when it is first imported, which happens after settings load.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(PROMETHEUS_MULTIPROC_DIR).resolve())
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+PROMETHEUS_EXPORT_MIGRATIONS = False
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+CACHES["default"]["BACKEND"] = "config.metrics.InstrumentedRedisCache"
+# Dotted path of a function returning the circuit breakers' stats (the provisioning app provides it).
+CIRCUIT_BREAKER_STATS = env.str("CIRCUIT_BREAKER_STATS", default="provisioning.breaker.all_stats")
+# Bearer token for GET /metrics (in-cluster scraping); unset = that route answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Logs: secrets are scrubbed from every record, whichever logger wrote it ---
+LOGGING["filters"]["redact"] = {"()": "config.logging.RedactingFilter"}
+LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
+LOGGING["loggers"]["storeplane.request"] = {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")}
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+if TESTING:
+    LOGGING["handlers"]["console"]["class"] = "config.logging.CurrentStderrHandler"

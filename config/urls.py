@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health, views
+from config import health, metrics_views, views
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
@@ -14,6 +14,8 @@ api_v1 = [
     path("health/ready", health.ReadyView.as_view(), name="health-ready"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("metrics", metrics_views.MetricsView.as_view(), name="metrics"),
+    path("metrics/json", metrics_views.MetricsJsonView.as_view(), name="metrics-json"),
 ]
 
 urlpatterns = [
@@ -21,4 +23,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", views.api_not_found),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_views.scrape, name="metrics-scrape"),
 ]

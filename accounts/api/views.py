@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import lockout, services
 from accounts.api import schemas
 from accounts.api.serializers import (
     ChangePasswordSerializer,
@@ -29,8 +29,9 @@ class RegisterView(APIView):
         request=RegisterSerializer, responses={201: schemas.AuthResponse, **ERRORS(400, 409, 413, 429)}, tags=["auth"]
     )
     def post(self, request: Request) -> Response:
+        lockout.registration_guard(request._request)
         data = RegisterSerializer.parse(request.data)
-        user = services.user_register(**data)
+        user = services.user_register(**data, request=request._request)
         tokens = services.tokens_for(user)
         return Response(
             {

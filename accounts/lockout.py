@@ -1,0 +1,134 @@
+"""Brute-force protection shared by the API and the pages: the login rate limit (failures only), the django-axes
+lockout keyed by email + client IP, the registration rate limit, and the security events they produce (an audit
+row and security_events_total). accounts.services calls these; views never need to."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from config import metrics
+from config.security import (
+    AccountLocked,
+    LoginRateLimited,
+    RegistrationRateLimited,
+    client_ip,
+    login_usage,
+    register_usage,
+    remember_headers,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _django_request(request: HttpRequest | None) -> HttpRequest | None:
+    return getattr(request, "_request", request)
+
+
+def record_security_event(
+    action: str, *, request: HttpRequest | None, email: str | None, actor=None, **metadata
+) -> None:
+    """One audit row and one increment of security_events_total{event_type=action}. The audit write never breaks
+    the login it describes: a failure is logged and the request goes on."""
+    from audit.services import security_event
+
+    metrics.security_event_counted(action)
+    ip = client_ip(request) if request is not None else None
+    try:
+        security_event(action=action, email=email, ip_address=ip, actor=actor, **metadata)
+    except Exception:
+        logger.exception("Could not write the %s security event", action)
+
+
+# --- lockout (django-axes) ---
+
+
+def _credentials(email: str) -> dict[str, str]:
+    return {"username": (email or "").strip().lower()}
+
+
+def lockout_remaining_seconds(request: HttpRequest, email: str) -> int:
+    """Seconds until the lockout of this email + client IP ends (0 when not locked): the last recorded failure
+    plus ACCOUNT_LOCKOUT_MINUTES, minus now."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.models import AccessAttempt
+
+    request = _django_request(request)
+    credentials = _credentials(email)
+    if AxesProxyHandler.is_allowed(request, credentials):
+        return 0
+    last = (
+        AccessAttempt.objects.filter(username=credentials["username"], ip_address=client_ip(request))
+        .order_by("-attempt_time")
+        .values_list("attempt_time", flat=True)
+        .first()
+    )
+    if last is None:
+        return 0
+    ends = last + timedelta(minutes=int(settings.ACCOUNT_LOCKOUT_MINUTES))
+    return max(1, int((ends - timezone.now()).total_seconds() + 0.999))
+
+
+def login_guard(request: HttpRequest | None, email: str) -> None:
+    """Before checking a password: refuse when this IP + email is over LOGIN_RATE_LIMIT (429) or locked (423)."""
+    if request is None:
+        return
+    request = _django_request(request)
+    usage = login_usage(request, email)
+    remember_headers(request, usage)
+    if usage is not None and usage.count >= usage.limit:
+        record_security_event("login_rate_limited", request=request, email=email)
+        raise LoginRateLimited(retry_after=usage.reset_seconds, window_seconds=usage.window_seconds)
+    remaining = lockout_remaining_seconds(request, email)
+    if remaining:
+        raise AccountLocked(retry_after=remaining)
+
+
+def login_failed(request: HttpRequest | None, email: str) -> None:
+    """After a wrong password (axes has already recorded it through the user_login_failed signal): count it against
+    the rate limit, audit it, and answer 423 at once if it was the failure that locked the account."""
+    if request is None:
+        return
+    request = _django_request(request)
+    remember_headers(request, login_usage(request, email, increment=True))
+    record_security_event("login_failed", request=request, email=email)
+    if getattr(request, "axes_locked_out", False):
+        # axes' middleware would answer for us; the service speaks for both API and pages instead.
+        request.axes_locked_out = False  # type: ignore[attr-defined]
+        record_security_event("account_locked", request=request, email=email)
+        raise AccountLocked(retry_after=lockout_remaining_seconds(request, email))
+
+
+def login_succeeded(request: HttpRequest | None, user) -> None:
+    """A correct password clears this IP + email's failures (AXES_RESET_ON_SUCCESS) and is audited."""
+    if request is None:
+        return
+    from axes.handlers.proxy import AxesProxyHandler
+
+    request = _django_request(request)
+    AxesProxyHandler.user_logged_in(sender=type(user), request=request, user=user)
+    record_security_event("login_success", request=request, email=user.email, actor=user)
+
+
+# --- registration ---
+
+
+def registration_guard(request: HttpRequest | None) -> None:
+    """Every registration attempt from a client IP counts (valid or not, as the original); over
+    REGISTER_RATE_LIMIT it is refused with 429 before anything else is looked at."""
+    if request is None:
+        return
+    request = _django_request(request)
+    usage = register_usage(request)
+    remember_headers(request, usage)
+    if usage is not None and usage.exceeded:
+        record_security_event("registration_rate_limited", request=request, email=None)
+        raise RegistrationRateLimited(retry_after=usage.reset_seconds)
+
+
+def registered(request: HttpRequest | None, user) -> None:
+    record_security_event("registration", request=request, email=user.email, actor=user)

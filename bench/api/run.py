@@ -1,0 +1,243 @@
+"""API benchmark: gunicorn (config/gunicorn.py, DEBUG off) on 127.0.0.1, wrk from a second process against
+authenticated endpoints and a minimal Django view returning the same JSON, measured in the same run. Prints req/s,
+p50/p99, each endpoint's ratio to the floor, and the resident memory of the web and Celery worker processes.
+
+    .venv/bin/python -m bench.api.run [--endpoints /api/v1/auth/me,/api/v1/stores] [--duration 15]
+                                      [--connections 50] [--threads 2]
+
+Needs PostgreSQL and Redis (make services); installs wrk from Debian when missing. Not part of `make test`.
+Traffic goes to 127.0.0.1 only, and every load run stops after --duration seconds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+BENCH_DB = "storeplane_bench"
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found: installing the Debian package", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update", "-q"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_env(workdir: Path) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/storeplane")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.api.settings",
+        "DJANGO_ENV_FILE": str(workdir / "none.env"),  # production-like: nothing from a developer's .env
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "CREDENTIALS_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + BENCH_DB,
+        "REDIS_KEY_PREFIX": f"bench-{os.getpid()}",
+        # The global limit stays in the request path (its Redis round trip is part of the cost) but is set high
+        # enough that wrk, from one address, is never refused.
+        "API_RATE_LIMIT": "100000000/m",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("PYTEST_VERSION", None)
+    return env
+
+
+def django(env: dict[str, str], code: str) -> str:
+    done = subprocess.run(
+        [str(PYTHON), "-c", "import django; django.setup()\n" + code],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.stdout.strip()
+
+
+def prepare(env: dict[str, str]) -> tuple[str, dict]:
+    """A fresh bench database, a tenant, its token and the /auth/me body the floor view will return."""
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", BENCH_DB], check=False)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DB], check=True)
+    subprocess.run([str(PYTHON), "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=300)
+    out = django(
+        env,
+        "import json\n"
+        "from accounts.models import User\n"
+        "from accounts.services import tokens_for\n"
+        "from accounts.api.serializers import user_detail\n"
+        "u = User.objects.create_user(email='bench@example.com', username='bench', password='bench-pass-123')\n"
+        "print(json.dumps({'token': tokens_for(u).access, 'body': {'user': user_detail(u)}}, default=str))\n",
+    )
+    data = json.loads(out.splitlines()[-1])
+    return data["token"], data["body"]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310  (127.0.0.1 only)
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(wrk: str, url: str, token: str | None, args) -> dict:
+    argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url]
+    if token:
+        argv[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": errors.group(1) if errors else "",
+    }
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoints", default="/api/v1/auth/me", help="comma-separated authenticated GET paths")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per measurement")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", default=os.environ.get("GUNICORN_WORKERS", "2"))
+    args = parser.parse_args()
+
+    wrk = ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="storeplane-bench-"))
+    env = bench_env(workdir)
+    token, body = prepare(env)
+    env["BENCH_FLOOR_BODY"] = json.dumps(body)
+    port = free_port()
+    env.update(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(args.workers))
+    web_log = open(workdir / "web.log", "w")  # noqa: SIM115  (open for the server's lifetime)
+    web = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi:application"],
+        env=env,
+        cwd=ROOT,
+        stdout=web_log,
+        stderr=subprocess.STDOUT,
+    )
+    worker = None
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/api/v1/health/live")
+        endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+        targets = [
+            ("floor: bare Django view", "/bench/floor", None),
+            ("floor: same view under /api/", "/api/v1/bench/floor", None),
+        ] + [(e, e, token) for e in endpoints]
+        for _label, path, tok in targets:  # warm-up: imports, connections, caches
+            run_wrk(wrk, base + path, tok, argparse.Namespace(**{**vars(args), "duration": 3}))
+        results = {label: run_wrk(wrk, base + path, tok, args) for label, path, tok in targets}
+
+        worker = subprocess.Popen(
+            [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(12)
+        web_rss = [(pid, rss_mb(pid)) for pid in [web.pid, *children(web.pid)]]
+        worker_rss = [(pid, rss_mb(pid)) for pid in [worker.pid, *children(worker.pid)]]
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(web)
+        web_log.close()
+
+    floor = results["floor: bare Django view"]
+    print(f"\ngunicorn {args.workers} workers x 4 threads (gthread), DEBUG off; wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s on 127.0.0.1; {os.cpu_count()} CPUs shared with wrk")  # fmt: skip
+    print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'floor/endpoint':>15}")
+    print("(ratio: floor req/s divided by the endpoint's; 1.00x = as fast as the bare view)")
+    for label, r in results.items():
+        ratio = floor["rps"] / r["rps"] if r["rps"] else float("inf")
+        print(f"{label:32} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8d} {ratio:14.2f}x")
+        if r["errors"]:
+            print(f"{'':32} socket errors: {r['errors']}")
+    print("\nresident memory (MB):")
+    for role, rows in (("web", web_rss), ("celery worker", worker_rss)):
+        for n, (pid, mb) in enumerate(rows):
+            print(f"  {role:14} {'master' if n == 0 else 'child':6} pid {pid:<8} {mb:7.1f}")
+    print(f"\nlogs: {workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

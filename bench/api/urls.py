@@ -1,0 +1,20 @@
+"""The platform's URL map plus /bench/floor: a minimal Django view returning the same JSON as the measured endpoint,
+without DRF, authentication or database access (the floor our endpoints are compared with)."""
+
+import json
+import os
+
+from django.http import JsonResponse
+from django.urls import path
+
+from config.urls import urlpatterns as platform_urlpatterns
+
+FLOOR_BODY = json.loads(os.environ.get("BENCH_FLOOR_BODY", "{}"))
+
+
+def floor(request):
+    return JsonResponse({"requestId": request.request_id, **FLOOR_BODY})
+
+
+# Twice: outside /api/ (bare Django: no rate limit, no CORS) and inside it (the platform's whole middleware stack).
+urlpatterns = [path("bench/floor", floor), path("api/v1/bench/floor", floor), *platform_urlpatterns]
