@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 NAMES = ("helm", "kubernetes")
 CLOSED, OPEN, HALF_OPEN, UNKNOWN = "CLOSED", "OPEN", "HALF_OPEN", "UNKNOWN"
-STATE_VALUES = {CLOSED: 0, OPEN: 1, HALF_OPEN: 2}
+# The circuit_breaker_state gauge's values (the same as config.metrics.BREAKER_STATE_VALUES).
+STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 # A half-open trial whose worker died frees its place after this long (longer than any single command).
 TRIAL_TTL_SECONDS = 900
 
@@ -180,7 +181,7 @@ def _unknown(name: str) -> dict[str, Any]:
 
 
 def state_value(name: str) -> int:
-    """0 CLOSED, 1 OPEN, 2 HALF_OPEN, -1 unknown (Redis unavailable): the circuit_breaker_state{name} gauge."""
+    """0 CLOSED, 1 HALF_OPEN, 2 OPEN, -1 unknown (Redis unavailable): the circuit_breaker_state{name} gauge."""
     try:
         return STATE_VALUES[stats(name)["state"]]
     except RedisError:

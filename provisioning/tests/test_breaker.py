@@ -112,7 +112,7 @@ def test_stats_and_state_values():
     assert breaker.state_value("helm") == 0
     for _ in range(3):
         fail()
-    assert breaker.state_value("helm") == 1
+    assert breaker.state_value("helm") == 2
     stats = {s["name"]: s for s in breaker.all_stats()}
     assert set(stats) == {"helm", "kubernetes"}
     assert stats["helm"] == {
@@ -126,6 +126,6 @@ def test_stats_and_state_values():
     }
     assert stats["helm"]["lastFailureTime"] >= before - 1000  # epoch ms, Redis's clock
     assert stats["kubernetes"]["lastFailureTime"] is None
-    wait_until(lambda: breaker.state_value("helm") == 2, message="half-open")
+    wait_until(lambda: breaker.state_value("helm") == 1, message="half-open")
     breaker.reset("helm")
     assert breaker.state_value("helm") == 0
