@@ -234,7 +234,8 @@ def _allowed(policies: list[dict], direction: str, target: Peer, other: Peer, po
     selecting = [
         p
         for p in policies
-        if direction in p["spec"].get("policyTypes", ["Ingress"]) and selector_matches(p["spec"]["podSelector"], target.labels)
+        if direction in p["spec"].get("policyTypes", ["Ingress"])
+        and selector_matches(p["spec"]["podSelector"], target.labels)
     ]
     if not selecting:
         return True  # no policy isolates this pod in that direction
@@ -252,9 +253,7 @@ def connection_allowed(policies: list[dict], src: Peer, dst: Peer, port: int, pr
     """Both ends' policies must allow it; only pods in the store namespace are governed by these policies."""
     if dst.namespace == NAMESPACE and not _allowed(policies, "Ingress", dst, src, port, protocol):
         return False
-    if src.namespace == NAMESPACE and not _allowed(policies, "Egress", src, dst, port, protocol):
-        return False
-    return True
+    return src.namespace != NAMESPACE or _allowed(policies, "Egress", src, dst, port, protocol)
 
 
 def store_pod(pod: PodSpec) -> Peer:

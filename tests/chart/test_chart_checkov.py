@@ -17,9 +17,23 @@ SKIPS = Path(__file__).with_name("checkov-skips.yaml")
 
 def _run_checkov(directory: Path) -> list[dict]:
     proc = subprocess.run(
-        [str(checkov_bin()), "-m", "checkov.main", "--skip-download", "--framework", "kubernetes",
-         "-d", str(directory), "--quiet", "-o", "json"],
-        capture_output=True, text=True, timeout=600, cwd=directory,
+        [
+            str(checkov_bin()),
+            "-m",
+            "checkov.main",
+            "--skip-download",
+            "--framework",
+            "kubernetes",
+            "-d",
+            str(directory),
+            "--quiet",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=directory,
     )
     # exit 1 = some check failed (judged below); anything else is checkov itself breaking.
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
@@ -42,7 +56,9 @@ def test_checkov_reports_only_listed_failures(tmp_path):
             components[(stem, o["kind"], o["metadata"]["name"])] = comp
 
     skips = yaml.safe_load(SKIPS.read_text())
-    assert all(s.get("reason", "").strip() and s.get("components") for s in skips), "every skip needs a reason and scope"
+    assert all(s.get("reason", "").strip() and s.get("components") for s in skips), (
+        "every skip needs a reason and scope"
+    )
     used = set()
     unexpected = []
     for failed in _run_checkov(tmp_path):
@@ -51,7 +67,8 @@ def test_checkov_reports_only_listed_failures(tmp_path):
         comp = components[(stem, kind, name)]
         platform = stem.split("+")[1]
         match = [
-            i for i, s in enumerate(skips)
+            i
+            for i, s in enumerate(skips)
             if s["id"] == failed["check_id"] and comp in s["components"] and platform in s.get("values", [platform])
         ]
         if match:

@@ -98,8 +98,12 @@ def test_egress_is_dns_database_and_public_internet_only(combo):
     if "wordpress" in pods:
         assert connection_allowed(policies, store_pod(pods["wordpress"]), store_pod(pods["mariadb"]), ports["mariadb"])
     if "medusa" in pods:
-        assert connection_allowed(policies, store_pod(pods["medusa"]), store_pod(pods["postgresql"]), ports["postgresql"])
-        assert not connection_allowed(policies, store_pod(pods["postgresql"]), store_pod(pods["medusa"]), ports["medusa"])
+        assert connection_allowed(
+            policies, store_pod(pods["medusa"]), store_pod(pods["postgresql"]), ports["postgresql"]
+        )
+        assert not connection_allowed(
+            policies, store_pod(pods["postgresql"]), store_pod(pods["medusa"]), ports["medusa"]
+        )
     if "storefront" in pods:
         assert connection_allowed(policies, store_pod(pods["storefront"]), store_pod(pods["medusa"]), ports["medusa"])
         assert not connection_allowed(
@@ -120,7 +124,9 @@ def test_vps_admits_traefik_in_kube_system_and_not_nginx():
     policies, pods, ports, controller = _setup(("woocommerce", "vps"))
     assert controller.ns_labels == {"kubernetes.io/metadata.name": "kube-system"}
     assert connection_allowed(policies, controller, store_pod(pods["wordpress"]), ports["wordpress"])
-    nginx = Peer("ingress-nginx", {"kubernetes.io/metadata.name": "ingress-nginx"}, {"app.kubernetes.io/name": "ingress-nginx"})
+    nginx = Peer(
+        "ingress-nginx", {"kubernetes.io/metadata.name": "ingress-nginx"}, {"app.kubernetes.io/name": "ingress-nginx"}
+    )
     assert not connection_allowed(policies, nginx, store_pod(pods["wordpress"]), ports["wordpress"])
 
 
