@@ -56,9 +56,22 @@ def _assert_all_ready(cluster, ns, release, expected_components):
         want = w["spec"]["replicas"]
         assert w["status"].get("readyReplicas", 0) == want, f"{name}: {w['status']}"
         assert w["status"].get("observedGeneration") == w["metadata"]["generation"], name
-    pods = _kubectl_json(cluster, ns, "get", "pods", "-l", f"app.kubernetes.io/instance={release}")["items"]
-    running = [p for p in pods if not p["metadata"]["labels"]["app.kubernetes.io/component"].startswith("test-")]
-    assert len(running) == len(expected_components)
+    # Pods of a replaced ReplicaSet may still be terminating when helm returns: wait (bounded) for the settled set.
+    deadline = time.monotonic() + 90
+    while True:
+        pods = _kubectl_json(cluster, ns, "get", "pods", "-l", f"app.kubernetes.io/instance={release}")["items"]
+        running = [
+            p
+            for p in pods
+            if not p["metadata"]["labels"]["app.kubernetes.io/component"].startswith("test-")
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        if len(running) == len(expected_components) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert sorted(p["metadata"]["labels"]["app.kubernetes.io/component"] for p in running) == sorted(
+        expected_components
+    )
     for p in running:
         ready = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
         assert ready.get("Ready") == "True", p["metadata"]["name"]
@@ -169,14 +182,21 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
         != 0
     )
     kinds = "all,secrets,configmaps,pvc,ingresses,networkpolicies,resourcequotas,limitranges,serviceaccounts"
-    left = _kubectl_json(cluster, ns, "get", kinds, "-l", f"app.kubernetes.io/instance={release}")["items"]
     # Only the database's data claim may remain (Kubernetes keeps volumeClaimTemplate claims; deleting the
-    # namespace, which the platform does next, frees it).
-    assert [f"{i['kind']}/{i['metadata']['name']}" for i in left] == [
-        f"{RETAINED_BY_KUBERNETES}/data-{store_id}-{db}-0"
-    ]
-    everything = _kubectl_json(cluster, ns, "get", "all,ingresses,networkpolicies,resourcequotas,limitranges")["items"]
-    assert everything == []
+    # namespace, which the platform does next, removes it). ReplicaSets and pods are garbage-collected after helm
+    # returns, so poll for a bounded time.
+    expected = [f"{RETAINED_BY_KUBERNETES}/data-{store_id}-{db}-0"]
+    deadline = time.monotonic() + 120
+    while True:
+        left = _kubectl_json(cluster, ns, "get", kinds, "-l", f"app.kubernetes.io/instance={release}")["items"]
+        left_names = [f"{i['kind']}/{i['metadata']['name']}" for i in left]
+        rest = _kubectl_json(cluster, ns, "get", "all,ingresses,networkpolicies,resourcequotas,limitranges")["items"]
+        if (left_names == expected and rest == []) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    timings["uninstall_to_empty"] = time.monotonic() - t0
+    assert left_names == expected
+    assert [f"{i['kind']}/{i['metadata']['name']}" for i in rest] == []
     for k, v in timings.items():
         record_property(f"{engine}_{k}_seconds", round(v, 1))
     print(f"[chart-k8s] {engine}: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

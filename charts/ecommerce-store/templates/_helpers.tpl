@@ -125,7 +125,9 @@ affinity:
 {{- end -}}
 
 {{/*
-Init container that waits until a database Service accepts TCP connections.
+Init container that waits until a database Service accepts TCP connections. Only sh, nc, sleep and wget may be
+assumed in the toolbox (busybox without applet links); `nc HOST PORT -e PROG ARGS` exits 0 once connected with both
+Debian's and upstream busybox nc.
 Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
 */}}
 {{- define "store.waitFor" -}}
@@ -136,7 +138,7 @@ Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
     - sh
     - -c
     - |
-      until timeout 5 nc -w 3 "$DB_HOST" "$DB_PORT" -e true; do
+      until nc -w 3 "$DB_HOST" "$DB_PORT" -e sleep 0; do
         echo "waiting for $DB_HOST:$DB_PORT"; sleep "$WAIT_INTERVAL"
       done
   env:
