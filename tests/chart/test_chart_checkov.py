@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .chart_helpers import COMBOS, combo_id, render_combo
-from .tools import checkov_bin
+from .tools import checkov_command
 
 SKIPS = Path(__file__).with_name("checkov-skips.yaml")
 
@@ -18,9 +18,7 @@ SKIPS = Path(__file__).with_name("checkov-skips.yaml")
 def _run_checkov(directory: Path) -> list[dict]:
     proc = subprocess.run(
         [
-            str(checkov_bin()),
-            "-m",
-            "checkov.main",
+            *checkov_command(),
             "--skip-download",
             "--framework",
             "kubernetes",

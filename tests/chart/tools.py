@@ -66,10 +66,11 @@ def _build_once(final: Path, build) -> Path:
     return final
 
 
-def checkov_bin() -> Path:
-    """$CHECKOV_BIN, else a pinned checkov in its own venv under the cache (created on first use, ~1 min)."""
+def checkov_command() -> list[str]:
+    """argv prefix running checkov: $CHECKOV_BIN, else a pinned checkov in its own venv under the cache (created on
+    first use: 1-3 minutes)."""
     if os.environ.get("CHECKOV_BIN"):
-        return Path(os.environ["CHECKOV_BIN"])
+        return [os.environ["CHECKOV_BIN"]]
     name = CHECKOV_SPEC.replace("==", "-")
 
     def build(tmp: Path) -> None:
@@ -86,7 +87,7 @@ def checkov_bin() -> Path:
 
     venv = _build_once(CACHE / name, build)
     # Invoke through the venv's python: console-script shebangs still name the temporary build path.
-    return venv / "bin" / "python"
+    return [str(venv / "bin" / "python"), "-m", "checkov.main"]
 
 
 def legacy_kubernetes_validate_path() -> Path:
