@@ -5,6 +5,7 @@ release. Uses the cluster plugin's fixtures k8s_cluster (session) and k8s_namesp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -78,9 +79,18 @@ def _assert_all_ready(cluster, ns, release, expected_components):
     return workloads, running
 
 
-def _secrets(cluster, ns, release):
+def _secret_digests(cluster, ns, release):
+    """name -> key -> sha256 of the value: comparable across revisions, and a failed assert prints no secret."""
     items = _kubectl_json(cluster, ns, "get", "secrets", "-l", f"app.kubernetes.io/instance={release}")["items"]
-    return {s["metadata"]["name"]: s["data"] for s in items}
+    return {
+        s["metadata"]["name"]: {k: hashlib.sha256(v.encode()).hexdigest() for k, v in s["data"].items()} for s in items
+    }
+
+
+def _release_state(helm_json_stdout: str) -> tuple[str, int]:
+    # helm's JSON holds the values and the manifest (secrets included): keep only what the test asserts.
+    release = json.loads(helm_json_stdout)
+    return release["info"]["status"], release["version"]
 
 
 def _store_id(namespace: str) -> str:
@@ -121,12 +131,12 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     timings = {}
 
     t0 = time.monotonic()
-    installed = json.loads(_helm(cluster, *base).stdout)
+    installed = _release_state(_helm(cluster, *base).stdout)
     timings["install"] = time.monotonic() - t0
-    assert installed["info"]["status"] == "deployed" and installed["version"] == 1
+    assert installed == ("deployed", 1)
     workloads, pods = _assert_all_ready(cluster, ns, release, (app, db))
     selectors = {n: w["spec"]["selector"] for n, w in workloads.items()}
-    secrets = _secrets(cluster, ns, release)
+    secrets = _secret_digests(cluster, ns, release)
     assert {f"{store_id}-{app}", f"{store_id}-{db}"} <= set(secrets)
 
     # The provisioner's path: one pod per component label, container named after it, service env vars expanded.
@@ -153,12 +163,12 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump({"storeName": "renamed", "commonLabels": {"storeplane.io/upgrade-check": "2"}}))
     t0 = time.monotonic()
-    upgraded = json.loads(_helm(cluster, *base, "-f", str(changed)).stdout)
+    upgraded = _release_state(_helm(cluster, *base, "-f", str(changed)).stdout)
     timings["upgrade"] = time.monotonic() - t0
-    assert upgraded["info"]["status"] == "deployed" and upgraded["version"] == 2
+    assert upgraded == ("deployed", 2)
     workloads2, pods2 = _assert_all_ready(cluster, ns, release, (app, db))
     assert {n: w["spec"]["selector"] for n, w in workloads2.items()} == selectors
-    assert _secrets(cluster, ns, release) == secrets
+    assert _secret_digests(cluster, ns, release) == secrets
     assert all(p["metadata"]["labels"].get("storeplane.io/upgrade-check") == "2" for p in pods2)
 
     t0 = time.monotonic()
