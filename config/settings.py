@@ -183,7 +183,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Separate queues per Redis prefix, so a test run's tasks never reach a developer's worker (and back).
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_KEY_PREFIX}.default"
-CELERY_BEAT_SCHEDULE: dict = {}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
@@ -236,8 +235,8 @@ HELM_PROCESS_GRACE_SECONDS = env.int("HELM_PROCESS_GRACE_SECONDS", default=60)
 # timeout of a kubectl call is this plus 15 s.
 HELM_QUERY_TIMEOUT_SECONDS = env.int("HELM_QUERY_TIMEOUT_SECONDS", default=30)
 KUBECTL_REQUEST_TIMEOUT_SECONDS = env.int("KUBECTL_REQUEST_TIMEOUT_SECONDS", default=30)
-PROVISIONING_TASK_SOFT_TIME_LIMIT = env.int("PROVISIONING_TASK_SOFT_TIME_LIMIT", default=420)
-PROVISIONING_TASK_TIME_LIMIT = env.int("PROVISIONING_TASK_TIME_LIMIT", default=480)
+PROVISIONING_TASK_SOFT_TIME_LIMIT = env.int("PROVISIONING_TASK_SOFT_TIME_LIMIT", default=900)
+PROVISIONING_TASK_TIME_LIMIT = env.int("PROVISIONING_TASK_TIME_LIMIT", default=960)
 # Global semaphore shared by every worker: slots, queue length, longest wait, and the lease a holder renews
 # (a dead worker's slot frees itself after at most one lease).
 PROVISIONING_MAX_CONCURRENT = env.int("PROVISIONING_MAX_CONCURRENT", default=3)
@@ -253,6 +252,31 @@ PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", def
 CB_FAILURE_THRESHOLD = env.int("CB_FAILURE_THRESHOLD", default=5)
 CB_RESET_TIMEOUT_SECONDS = env.float("CB_RESET_TIMEOUT_SECONDS", default=30)
 CB_HALF_OPEN_MAX = env.int("CB_HALF_OPEN_MAX", default=1)
+# --- The provisioning chain ---
+# Store URLs: http(s)://<host from the store's Ingress>[:INGRESS_PORT unless 80/443].
+STORE_DOMAIN_SUFFIX = env.str("STORE_DOMAIN_SUFFIX", default=".localhost")
+INGRESS_PORT = env.int("INGRESS_PORT", default=80)
+STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http")
+# Bounds of the steps after helm: rollout of each workload, each engine-setup exec, and waiting for a deleted
+# namespace to disappear (past it the store is failed, never called deleted with resources left).
+READINESS_TIMEOUT_SECONDS = env.int("READINESS_TIMEOUT_SECONDS", default=180)
+ENGINE_SETUP_TIMEOUT_SECONDS = env.int("ENGINE_SETUP_TIMEOUT_SECONDS", default=180)
+DELETE_VERIFY_TIMEOUT_SECONDS = env.int("DELETE_VERIFY_TIMEOUT_SECONDS", default=120)
+# WordPress's path inside the wordpress container for `wp --path` (empty: the image's default).
+WORDPRESS_PATH = env.str("WORDPRESS_PATH", default="")
+# Celery retries of a retryable failure (cluster unreachable, timeouts) before the store is failed.
+PROVISIONING_TASK_MAX_RETRIES = env.int("PROVISIONING_TASK_MAX_RETRIES", default=3)
+# A store in requested/provisioning/deleting that no worker has locked for this long is recovered.
+RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=120)
+RECOVERY_INTERVAL_SECONDS = env.int("RECOVERY_INTERVAL_SECONDS", default=120)
+RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=300)
+# How long PATCH /auth/password waits for the workers to report each store's new admin password.
+PASSWORD_PROPAGATION_WAIT_SECONDS = env.int("PASSWORD_PROPAGATION_WAIT_SECONDS", default=15)
+PASSWORD_PROPAGATION_HOOK = "provisioning.services.propagate_password"  # noqa: S105
+CELERY_BEAT_SCHEDULE = {
+    "recover-stores": {"task": "provisioning.recover_stores", "schedule": RECOVERY_INTERVAL_SECONDS},
+    "reconcile-stores": {"task": "provisioning.reconcile_stores", "schedule": RECONCILE_INTERVAL_SECONDS},
+}
 HEALTH_KUBERNETES_CHECK = "provisioning.kubectl.health_check"
 HEALTH_CONCURRENCY_STATS = "provisioning.concurrency.stats"
 HEALTH_BREAKER_STATS = "provisioning.breaker.all_stats"

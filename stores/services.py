@@ -41,6 +41,13 @@ DELETE_REFUSALS = {
 }
 
 
+def enqueue_now(task_name: str, store_id: str) -> None:
+    """Send a task right away (recovery, outside any transaction of ours)."""
+    from config.celery import app
+
+    app.send_task(task_name, args=[store_id], headers={"request_id": request_id_var.get()})
+
+
 def enqueue(task_name: str, store_id: str) -> None:
     """Sends the task once the transaction commits, carrying the request id for correlation. A broker outage is
     logged, not raised: the store is saved, and recovery re-enqueues stores that no task is working on."""

@@ -1,0 +1,130 @@
+"""Reapers (on worker start, every few minutes from beat, and as manage.py commands with --dry-run).
+
+recover(): stores a worker should be working on but is not (no store lock for longer than the lock's TTL):
+  requested -> re-enqueued; provisioning -> its release remediated, then failed with a reason (safe to retry);
+  deleting -> deletion resumed.
+reconcile(): the database against the cluster, with one `helm list` and one `kubectl get namespaces` per sweep:
+  ready stores whose namespace or release vanished -> failed; releases stuck pending with nobody working on them
+  -> remediated; managed namespaces that no live store owns -> reported.
+Each action re-reads and re-checks the store, goes through the services (audited), and yields one line."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from audit.models import EventType
+from audit.services import audit_record
+from provisioning import concurrency, helm, kubectl
+from provisioning.errors import ProvisioningError, StoreBusy
+from provisioning.models import ProvisioningRun, RunStatus
+from stores import services as store_services
+from stores.models import Store, StoreStatus
+
+logger = logging.getLogger("storeplane.provisioning")
+S = StoreStatus
+
+
+def _idle_since() -> timezone.datetime:
+    return timezone.now() - timedelta(seconds=settings.RECOVERY_GRACE_SECONDS)
+
+
+def _close_open_runs(store: Store, reason: str) -> None:
+    ProvisioningRun.objects.filter(store=store, status=RunStatus.RUNNING).update(
+        status=RunStatus.ERRORED, error=reason, finished_at=timezone.now()
+    )
+
+
+def recover(*, dry_run: bool = False) -> list[str]:
+    lines: list[str] = []
+    candidates = Store.objects.filter(
+        status__in=[S.REQUESTED, S.PROVISIONING, S.DELETING], updated_at__lt=_idle_since()
+    ).order_by("created_at")
+    for store in candidates:
+        if concurrency.is_store_locked(store.id):
+            continue  # a worker is on it
+        action = {
+            S.REQUESTED: "re-enqueue provisioning",
+            S.PROVISIONING: "fail (worker lost)",
+            S.DELETING: "resume deletion",
+        }[store.status]
+        if dry_run:
+            lines.append(f"{store.id} {store.status}: would {action}")
+            continue
+        lines.append(_recover_one(store))
+    return lines
+
+
+def _recover_one(store: Store) -> str:
+    try:
+        with concurrency.store_lock(store.id, renew=False):
+            store = Store.objects.get(pk=store.pk)  # re-read under the lock: it may have moved meanwhile
+            if store.status == S.REQUESTED:
+                audit_record(event_type=EventType.RECOVERY, store=store, message="Re-enqueued: no worker had it")
+                store_services.enqueue_now(store_services.PROVISION_TASK, store.id)
+                return f"{store.id} requested: re-enqueued provisioning"
+            if store.status == S.DELETING:
+                audit_record(event_type=EventType.RECOVERY, store=store, message="Deletion resumed after a lost worker")
+                store_services.enqueue_now(store_services.DELETE_TASK, store.id)
+                return f"{store.id} deleting: deletion resumed"
+            if store.status == S.PROVISIONING:
+                note = ""
+                try:
+                    from provisioning.services import remediate_release
+
+                    note = f"; release: {remediate_release(store)}"
+                except ProvisioningError as error:
+                    note = f"; release not checked ({error.code})"
+                reason = "Provisioning was interrupted (the worker stopped). Safe to retry."
+                _close_open_runs(store, reason)
+                store_services.store_mark_failed(
+                    store_id=store.id, reason=reason, event_type=EventType.RECOVERY, metadata={"recovered": True}
+                )
+                return f"{store.id} provisioning: failed (worker lost){note}"
+            return f"{store.id} {store.status}: nothing to do"
+    except StoreBusy:
+        return f"{store.id} {store.status}: skipped (a worker holds it)"
+
+
+def reconcile(*, dry_run: bool = False) -> list[str]:
+    """Compare ready stores with the cluster: one helm list and one namespace list for the whole sweep."""
+    lines: list[str] = []
+    releases = {(r.namespace, r.name): r for r in helm.list_releases(all_namespaces=True)}
+    namespaces = {ns.name: ns for ns in kubectl.list_namespaces("app.kubernetes.io/managed-by=storeplane")}
+    live = {}
+    for store in Store.objects.exclude(status=S.DELETED).only(
+        "id", "status", "namespace", "helm_release", "updated_at"
+    ):
+        live[store.namespace] = store
+        release = releases.get((store.namespace, store.helm_release))
+        if store.status == S.READY:
+            missing = [
+                what
+                for what, there in (("namespace", store.namespace in namespaces), ("release", release))
+                if not there
+            ]
+            if missing:
+                reason = f"Reconciliation: the store's {' and '.join(missing)} no longer exist(s) in the cluster."
+                if dry_run:
+                    lines.append(f"{store.id} ready: would fail ({', '.join(missing)} missing)")
+                    continue
+                try:
+                    store_services.store_mark_failed(store_id=store.id, reason=reason, event_type=EventType.RECOVERY)
+                    lines.append(f"{store.id} ready: failed ({', '.join(missing)} missing)")
+                except Exception as error:  # moved meanwhile: next sweep sees it again
+                    lines.append(f"{store.id} ready: skipped ({type(error).__name__})")
+        if release is not None and release.status.is_pending and not concurrency.is_store_locked(store.id):
+            if dry_run:
+                lines.append(f"{store.id} {store.status}: would remediate release ({release.status})")
+                continue
+            try:
+                with concurrency.store_lock(store.id, renew=False):
+                    from provisioning.services import remediate_release
+
+                    lines.append(f"{store.id} {store.status}: release {remediate_release(store)}")
+            except StoreBusy:
+                lines.append(f"{store.id} {store.status}: skipped (a worker holds it)")
+    for name in sorted(set(namespaces) - set(live)):
+        lines.append(f"{name}: orphaned namespace (no live store); left for an operator")
+    return lines
