@@ -23,7 +23,8 @@ urlpatterns = [
     re_path(r"^api/", views.api_not_found),
     path("admin/dashboard", admin.site.admin_view(console.dashboard), name="console-dashboard"),
     path("admin/", admin.site.urls),
-    # The tenant pages.
+    # The tenant pages (and the icon browsers ask for on pages that do not name one, e.g. the admin's).
+    path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
     path("", include("stores.urls")),
 ]

@@ -1,7 +1,7 @@
 """Project-level views: the API root (`GET /`, which sends browsers to the tenant pages), the API's 404 for unknown
 routes, and the error pages (403, 404, 500) in the pages' look."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
 from django.template import loader
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -104,3 +104,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """For CSRF_FAILURE_VIEW: Django's own page has inline styles the CSP blocks, and not our look."""
     message = "Your session expired or the form was sent from elsewhere. Go back, reload the page and try again."
     return _page(request, "403.html", 403, message)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's). Resolved per request: the hashed
+    static name exists only after collectstatic."""
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
