@@ -134,6 +134,7 @@ def tab_factory(chromium_path, playwright_driver, live_server, tmp_path, request
 
         page.on("console", on_console)
         page.on("pageerror", lambda exc: tab.console_errors.append(f"uncaught: {exc}"))
+
         def on_response(response) -> None:
             if response.request.resource_type == "document":
                 tab.documents.append(response)

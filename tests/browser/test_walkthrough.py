@@ -15,11 +15,17 @@ STORE_PASSWORD = "my-store-admin-pass"
 
 
 def sign_in(tab, email: str, password: str = DEFAULT_PASSWORD) -> None:
+    """With the keyboard only: the email field has focus on load, Tab moves to the password, Enter submits."""
     tab.go("/login")
     tab.see("login")
-    tab.page.get_by_label("Email").fill(email)
-    tab.page.get_by_label("Password").fill(password)
-    tab.page.get_by_role("button", name="Log in").click()
+    expect(tab.page.get_by_label("Email")).to_be_focused()
+    tab.page.keyboard.type(email)
+    tab.page.keyboard.press("Tab")
+    expect(tab.page.get_by_label("Password")).to_be_focused()
+    tab.page.keyboard.type(password)
+    tab.page.keyboard.press("Enter")
+    expect(tab.page).to_have_url(tab.base_url + "/dashboard")
+    tab.see("signed-in")
 
 
 def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, advance_store):
@@ -97,7 +103,6 @@ def test_a_second_tenant_gets_the_403_page(tab):
     intruder = UserFactory()
     sign_in(tab, intruder.email)
     expect(tab.page.get_by_text("No stores yet.")).to_be_visible()
-    tab.see("intruder-dashboard")
 
     tab.expect_status(403)
     response = tab.go(f"/stores/{store.id}")
@@ -110,6 +115,45 @@ def test_a_second_tenant_gets_the_403_page(tab):
     assert tab.go("/stores/store-00000000").status == 404
     expect(tab.page.get_by_role("heading", name="Page not found")).to_be_visible()
     tab.see("not-found")
+
+
+def test_a_tenant_watches_a_store_fail_reads_why_and_retries(tab, advance_store):
+    tenant = UserFactory()
+    store = StoreFactory(owner=tenant, name="unlucky-shop")
+    sign_in(tab, tenant.email)
+    expect(tab.page.get_by_role("link", name="unlucky-shop")).to_be_visible()
+    tab.page.get_by_role("link", name="unlucky-shop").click()
+    status = tab.page.locator("#store-status")
+    expect(status).to_have_text("requested")
+    tab.see("store-requested")
+    advance_store(store.id, "provisioning")
+    advance_store(store.id, "failed", reason="helm install timed out after 600s")
+    expect(status).to_have_text("failed")
+    expect(tab.page.locator("#failure-reason")).to_contain_text("helm install timed out after 600s")
+    tab.see("store-failed")
+    tab.page.get_by_role("link", name="Retry provisioning").click()
+    tab.see("retry-confirm")
+    tab.page.get_by_role("button", name="Yes, retry provisioning").click()
+    expect(status).to_have_text("requested")
+    tab.see("store-retried")
+
+
+def test_pages_fit_a_phone_screen(tab_factory):
+    tab = tab_factory()
+    tab.page.set_viewport_size({"width": 360, "height": 740})
+    tenant = UserFactory()
+    store = StoreFactory(owner=tenant, name="a-store-with-a-rather-long-name-for-small-screens")
+    sign_in(tab, tenant.email)
+    for path, name in (
+        (f"/stores/{store.id}", "phone-store"),
+        ("/stores/new", "phone-create"),
+        ("/dashboard", "phone-dashboard"),
+    ):
+        tab.go(path)
+        expect(tab.page).to_have_url(tab.base_url + path)
+        tab.see(name)
+        overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
 
 
 def test_an_operator_retries_a_failed_store_from_the_console(tab, advance_store, admin_user):
