@@ -25,8 +25,10 @@
   function poll() {
     window.fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
       .then(function (response) {
-        // Signed out, gone or forbidden: stop; a reload shows the right page.
-        if (response.status === 401 || response.status === 403 || response.status === 404) { return null; }
+        // Signed out (redirected to the login page), gone or forbidden: stop; a reload shows the right page.
+        if (response.redirected || response.status === 401 || response.status === 403 || response.status === 404) {
+          return null;
+        }
         return response.ok ? response.text() : "";
       })
       .then(function (html) {
