@@ -4,6 +4,7 @@ message the API would return; the Django fields only describe the inputs (labels
 from typing import Any, ClassVar
 
 from django import forms
+from django.forms.widgets import Input
 from rest_framework import serializers
 
 from accounts.api.serializers import ChangePasswordSerializer, LoginSerializer, RegisterSerializer
@@ -25,7 +26,7 @@ class ContractForm(forms.Form):
         return data
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         serializer = self.serializer_class(data=self.serializer_data())
         self.validated: dict[str, Any] = {}
         if serializer.is_valid():
@@ -40,10 +41,9 @@ class ContractForm(forms.Form):
 
 
 def _text(label: str, *, autocomplete: str, input_type: str = "text", help_text: str = "", **attrs: Any) -> forms.Field:
-    widget_cls = forms.PasswordInput if input_type == "password" else forms.TextInput
     widget_attrs = {"autocomplete": autocomplete, "required": True, **attrs}
-    if input_type == "email":
-        widget_cls = forms.EmailInput
+    widgets: dict[str, type[Input]] = {"password": forms.PasswordInput, "email": forms.EmailInput}
+    widget_cls = widgets.get(input_type, forms.TextInput)
     # required=False: the serializer reports a missing value, with the API's wording.
     return forms.CharField(label=label, required=False, help_text=help_text, widget=widget_cls(attrs=widget_attrs))
 

@@ -19,9 +19,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.forms import LoginForm, PasswordChangeForm, SignupForm
+from accounts.models import User
 from config.errors import PlatformError
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class AuthedRequest(HttpRequest):
+    """What login_required guarantees: a signed-in platform user."""
+
+    user: User
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -105,7 +112,7 @@ def _propagate_password(user, new_password: str) -> None:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_change_page(request: HttpRequest) -> HttpResponse:
+def password_change_page(request: AuthedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

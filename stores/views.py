@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from audit.models import AuditEvent, EventType
 from config.errors import PlatformError
 from config.net import client_ip
@@ -25,6 +26,12 @@ from stores.models import IN_PROGRESS_STATES, Store, StoreStatus
 
 S = StoreStatus
 DASHBOARD_LIMIT = 100
+
+
+class AuthedRequest(HttpRequest):
+    """What login_required guarantees: a signed-in platform user."""
+
+    user: User
 
 
 # --- the step timeline --------------------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ def store_timeline(store: Store, *, limit: int = 200) -> list[TimelineStep]:
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _store_for(request: HttpRequest, store_id: str) -> Store:
+def _store_for(request: AuthedRequest, store_id: str) -> Store:
     """The store if this user may see it; otherwise the 404 or 403 page (selectors decide, as for the API)."""
     if not STORE_ID_RE.fullmatch(store_id):
         raise Http404("No store has this id.")
@@ -91,7 +98,7 @@ def _store_for(request: HttpRequest, store_id: str) -> Store:
         raise PermissionDenied("This store belongs to another account.") from None
 
 
-def _store_context(request: HttpRequest, store: Store, *, reveal: bool = False) -> dict:
+def _store_context(request: AuthedRequest, store: Store, *, reveal: bool = False) -> dict:
     is_owner = store.owner_id == request.user.pk
     credentials = admin_credentials_for(store, request.user)
     # The owner sees the values only after asking for them (POST); anyone else sees them masked or not at all.
@@ -116,7 +123,7 @@ def _store_context(request: HttpRequest, store: Store, *, reveal: bool = False) 
 
 @login_required
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthedRequest) -> HttpResponse:
     stores, total = selectors.store_list(request.user, limit=DASHBOARD_LIMIT)
     counts = selectors.store_counts_by_status(request.user)
     context = {
@@ -131,7 +138,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
-def store_create(request: HttpRequest) -> HttpResponse:
+def store_create(request: AuthedRequest) -> HttpResponse:
     form = StoreCreateForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -149,7 +156,7 @@ def store_create(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
+def store_detail(request: AuthedRequest, store_id: str) -> HttpResponse:
     store = _store_for(request, store_id)
     return render(request, "stores/detail.html", _store_context(request, store))
 
@@ -157,7 +164,7 @@ def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def store_live(request: HttpRequest, store_id: str) -> HttpResponse:
+def store_live(request: AuthedRequest, store_id: str) -> HttpResponse:
     """The live part of the store's page alone, fetched by static/js/store.js every few seconds."""
     store = _store_for(request, store_id)
     return render(request, "stores/_store_body.html", _store_context(request, store))
@@ -166,7 +173,7 @@ def store_live(request: HttpRequest, store_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def store_credentials(request: HttpRequest, store_id: str) -> HttpResponse:
+def store_credentials(request: AuthedRequest, store_id: str) -> HttpResponse:
     """The store page with the admin credentials shown: the owner's, on demand (a POST, so never cached or
     prefetched). Anyone else gets the 403 page."""
     store = _store_for(request, store_id)
@@ -177,7 +184,7 @@ def store_credentials(request: HttpRequest, store_id: str) -> HttpResponse:
     return response
 
 
-def _confirm(request: HttpRequest, store: Store, *, action, context: dict, done: str) -> HttpResponse:
+def _confirm(request: AuthedRequest, store: Store, *, action, context: dict, done: str) -> HttpResponse:
     if request.method == "POST":
         try:
             action(store_id=store.id, actor=request.user, ip_address=client_ip(request))
@@ -191,7 +198,7 @@ def _confirm(request: HttpRequest, store: Store, *, action, context: dict, done:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def store_delete(request: HttpRequest, store_id: str) -> HttpResponse:
+def store_delete(request: AuthedRequest, store_id: str) -> HttpResponse:
     store = _store_for(request, store_id)
     context = {
         "title": f"Delete {store.name}?",
@@ -204,7 +211,7 @@ def store_delete(request: HttpRequest, store_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def store_retry(request: HttpRequest, store_id: str) -> HttpResponse:
+def store_retry(request: AuthedRequest, store_id: str) -> HttpResponse:
     store = _store_for(request, store_id)
     context = {
         "title": f"Retry {store.name}?",
