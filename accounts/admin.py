@@ -4,6 +4,7 @@ unlock action. Without axes installed, the lockout column says so and the action
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.db import DatabaseError
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
@@ -44,6 +45,11 @@ def user_unlock(*, user: User, actor: User, ip_address: str | None = None) -> in
         action="account_unlocked", email=user.email, ip_address=ip_address, actor=actor, removedAttempts=removed
     )
     return removed
+
+
+# Access is by role (admin | tenant), not by Django groups: an empty Groups page would only mislead operators.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
 
 @admin.register(User)
