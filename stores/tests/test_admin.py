@@ -52,7 +52,7 @@ def test_store_list_shows_status_engine_owner_and_last_failure(console, tenant):
     assert response.status_code == 200
     for text in ("broken-shop", "failed", "woocommerce", tenant.email, "helm install timed out"):
         assert text in html
-    assert_valid_html(html, tenant_page=False)
+    assert_valid_html(html)
     assert "broken-shop" in console.get(CHANGELIST, {"q": tenant.email}).content.decode()
     assert "broken-shop" not in console.get(CHANGELIST, {"status__exact": "ready"}).content.decode()
 
@@ -80,7 +80,7 @@ def test_retry_asks_for_confirmation_then_goes_through_the_service(
     before = state(store)
     page = act(console, "retry_stores", [store], confirm=False)
     assert page.status_code == 200 and b"Retry these stores?" in page.content
-    assert_valid_html(page.content, tenant_page=False)
+    assert_valid_html(page.content)
     assert state(store) == before
     with django_capture_on_commit_callbacks(execute=True):
         done = act(console, "retry_stores", [store], confirm=True)
@@ -213,7 +213,7 @@ def test_dashboard_counts_and_missing_hooks(console, tenant):
     assert response.status_code == 200
     assert '?status__exact=ready">ready</a></td><td>1</td>' in html
     assert 'id="semaphore-missing"' in html and 'id="breakers-missing"' in html
-    assert_valid_html(html, tenant_page=False)
+    assert_valid_html(html)
 
 
 def test_dashboard_shows_hook_stats_and_survives_a_broken_hook(console, settings):

@@ -98,8 +98,7 @@ class Tab:
             except PlaywrightError:  # Chromium drops a document's body once the tab navigates away
                 problems.append(f"{response.url}: left before Tab.see() checked it (call see() on every page)")
                 continue
-            admin = "/admin/" in response.url
-            problems += [f"{response.url}: {p}" for p in html_problems(text, tenant_page=not admin)]
+            problems += [f"{response.url}: {p}" for p in html_problems(text)]
         self.checked = len(self.documents)
         violations = self.page.evaluate("window.__cspViolations || []")
         problems += [f"CSP violation: {v}" for v in violations]

@@ -11,9 +11,9 @@ CONTROL_TAGS = {"input", "select", "textarea"}
 UNLABELLED_INPUT_TYPES = {"hidden", "submit", "button", "reset", "image"}
 
 
-def html_problems(html: str, *, tenant_page: bool = True) -> list[str]:
-    """Every problem found, as readable lines (empty when the page is fine). `tenant_page=False` relaxes the rules
-    our own layout promises (one <main>, no style attributes) for Django admin pages."""
+def html_problems(html: str) -> list[str]:
+    """Every problem found, as readable lines (empty when the page is fine). The same rules hold for the tenant
+    pages and the console (Django's admin templates meet them too)."""
     parser = html5lib.HTMLParser(strict=False, namespaceHTMLElements=False)
     doc = parser.parse(html)
     problems = []
@@ -43,15 +43,15 @@ def html_problems(html: str, *, tenant_page: bool = True) -> list[str]:
             problems.append("inline <script> (the CSP forbids it)")
         if any(name.startswith("on") for name in el.attrib):
             problems.append(f"<{el.tag}> has an inline event handler")
-        if tenant_page and el.get("style") is not None:
+        if el.get("style") is not None:
             problems.append(f"<{el.tag}> has a style attribute")
-    if tenant_page and len(doc.findall(".//main")) != 1:
+    if len(doc.findall(".//main")) != 1:
         problems.append("not exactly one <main>")
     return problems
 
 
-def assert_valid_html(html: str | bytes, *, tenant_page: bool = True) -> None:
+def assert_valid_html(html: str | bytes) -> None:
     if isinstance(html, bytes):
         html = html.decode()
-    problems = html_problems(html, tenant_page=tenant_page)
+    problems = html_problems(html)
     assert not problems, "HTML problems:\n" + "\n".join(problems)
