@@ -5,7 +5,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 
@@ -30,19 +30,29 @@ def lockout_failures(email: str) -> int | None:
     from axes.models import AccessAttempt
 
     try:
-        found = AccessAttempt.objects.filter(username=email).aggregate(n=Max("failures_since_start"))["n"]
+        with transaction.atomic():  # a savepoint: a missing table must not break the rest of the page's queries
+            found = AccessAttempt.objects.filter(username=email).aggregate(n=Max("failures_since_start"))["n"]
     except DatabaseError:
         return None
     return found or 0
 
 
+def axes_reset(*, username: str) -> int:
+    from axes.utils import reset  # imported late: axes may not be installed
+
+    return reset(username=username)
+
+
 def user_unlock(*, user: User, actor: User, ip_address: str | None = None) -> int:
     """Clears axes' failed attempts for this user's email; returns how many records were removed."""
-    from axes.utils import reset
-
-    removed = reset(username=user.email)
+    removed = axes_reset(username=user.email)
     security_event(
-        action="account_unlocked", email=user.email, ip_address=ip_address, actor=actor, removedAttempts=removed
+        action="account_unlocked",
+        email=actor.email,
+        ip_address=ip_address,
+        actor=actor,
+        unlockedEmail=user.email,
+        removedAttempts=removed,
     )
     return removed
 

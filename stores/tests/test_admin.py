@@ -186,6 +186,30 @@ def test_users_list_shows_role_active_and_lockout_without_axes(console, tenant):
     assert "Lockout is not enabled" in page
 
 
+def test_with_axes_a_locked_user_shows_and_can_be_unlocked(console, admin_user, tenant, monkeypatch, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    failures = {tenant.email: 5}
+    monkeypatch.setattr("accounts.admin.axes_enabled", lambda: True)
+    monkeypatch.setattr("accounts.admin.lockout_failures", lambda email: failures.get(email, 0))
+
+    def fake_reset(*, username):
+        return 1 if failures.pop(username, None) else 0
+
+    monkeypatch.setattr("accounts.admin.axes_reset", fake_reset)
+    assert "locked (5 failures)" in console.get("/admin/accounts/user/").content.decode()
+    page = console.post(
+        "/admin/accounts/user/", {"action": "unlock", ACTION_CHECKBOX_NAME: [tenant.pk]}, follow=True
+    ).content.decode()
+    assert "Unlocked 1 user(s); 1 failure record(s) cleared." in page
+    assert "locked (5 failures)" not in page
+    event = AuditEvent.objects.get(event_type=EventType.SECURITY, metadata__action="account_unlocked")
+    assert (event.actor_email, event.metadata["unlockedEmail"], event.metadata["removedAttempts"]) == (
+        admin_user.email,
+        tenant.email,
+        1,
+    )
+
+
 def test_an_operator_can_deactivate_a_user_but_not_delete_one(console):
     user = UserFactory()
     response = console.post(
