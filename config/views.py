@@ -4,6 +4,7 @@ routes, and the error pages (403, 404, 500) in the pages' look."""
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
 from django.template import loader
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -38,10 +39,10 @@ class RootView(APIView):
             user = getattr(request, "user", None)
             target = "dashboard" if user is not None and user.is_authenticated else "login"
             response = HttpResponseRedirect(reverse(target))
-            response["Vary"] = "Accept, Cookie"
+            patch_vary_headers(response, ["Accept", "Cookie"])
             return response
         response = super().dispatch(request, *args, **kwargs)
-        response["Vary"] = "Accept"
+        patch_vary_headers(response, ["Accept"])
         return response
 
     @extend_schema(
