@@ -41,6 +41,7 @@ run: .env venv services tools admin
 
 ## Run the whole test suite (starts PostgreSQL, Redis and the local cluster as needed).
 test: venv-dev services tools
+	bash scripts/ensure_browser.sh
 	$(BIN)/pytest
 
 tools: venv

@@ -290,3 +290,107 @@ def store_mark_failed(
 
 def store_mark_deleted(*, store_id: str, message: str = "Store deleted") -> Store:
     return _worker_transition(store_id, "mark_deleted", S.DELETED, message=message)
+
+
+# --- operator operations (the console) -------------------------------------------------------------------------
+
+RECONCILE_TASK = "provisioning.reconcile_stores"
+STUCK_STATES = (S.REQUESTED, S.PROVISIONING, S.DELETING)
+
+
+def store_operator_mark_failed(*, store_id: str, actor: User, reason: str, ip_address: str | None = None) -> Store:
+    """An operator stops a store a worker seems stuck on (requested, provisioning, deleting): it becomes failed with
+    the operator's reason, so its owner can retry or delete it. Nothing is enqueued."""
+    reason = (reason or "").strip() or "Stopped by an operator."
+    with transaction.atomic():
+        store = _locked(store_id)
+        if store.status not in STUCK_STATES or not can_proceed(store.mark_failed):
+            raise StoreConflict(
+                f"Only requested, provisioning or deleting stores can be marked failed. Current status: "
+                f"'{store.status}'",
+                suggestion="Retry or delete a failed store instead.",
+            )
+        previous = store.status
+        store.mark_failed(reason=reason)
+        _save_transition(store, "Store status changed concurrently. Aborting.")
+        audit_record(
+            event_type=EventType.RECOVERY,
+            store=store,
+            previous_status=previous,
+            new_status=S.FAILED,
+            message=f"Marked failed by an operator: {reason}",
+            metadata={"action": "operator_mark_failed"},
+            actor=actor,
+            ip_address=ip_address,
+        )
+    return store
+
+
+def store_force_delete(*, store_id: str, actor: User, ip_address: str | None = None) -> Store:
+    """An operator deletes a store whatever it is doing: a store in progress is first marked failed (the worker's
+    next step sees the change and stops), then moved to deleting; a store already deleting gets its delete task
+    enqueued again. The worker's delete is idempotent, so a second one is harmless."""
+    with transaction.atomic():
+        store = _locked(store_id)
+        if store.status == S.DELETED:
+            raise StoreConflict("Store is already deleted", suggestion="Nothing to do.")
+        previous = store.status
+        if store.status in (S.REQUESTED, S.PROVISIONING):
+            store.mark_failed(reason="Force-deleted by an operator.")
+            _save_transition(store, "Store status changed concurrently. Aborting.")
+            audit_record(
+                event_type=EventType.RECOVERY,
+                store=store,
+                previous_status=previous,
+                new_status=S.FAILED,
+                message="Stopped by an operator for a forced deletion",
+                metadata={"action": "operator_force_delete"},
+                actor=actor,
+                ip_address=ip_address,
+            )
+            previous = S.FAILED
+        if store.status != S.DELETING:
+            store.request_deletion()
+            _save_transition(store, "Store status changed concurrently. Aborting deletion.")
+        audit_record(
+            event_type=EventType.RECOVERY,
+            store=store,
+            previous_status=previous,
+            new_status=S.DELETING,
+            message="Forced deletion by an operator"
+            if previous != S.DELETING
+            else "Deletion re-enqueued by an operator",
+            metadata={"action": "operator_force_delete"},
+            actor=actor,
+            ip_address=ip_address,
+        )
+        enqueue(DELETE_TASK, store.id)
+    return store
+
+
+def stores_request_reconcile(*, store_ids: list[str], actor: User, ip_address: str | None = None) -> int:
+    """An operator asks the reconciler to run now (it checks every store against the cluster; the selection is
+    recorded on those stores' audit trails). Returns how many audit rows were written."""
+    from config.celery import app
+
+    with transaction.atomic():
+        stores = list(Store.objects.filter(pk__in=store_ids))
+        for store in stores:
+            audit_record(
+                event_type=EventType.RECOVERY,
+                store=store,
+                message="Reconciliation requested by an operator",
+                metadata={"action": "operator_reconcile"},
+                actor=actor,
+                ip_address=ip_address,
+            )
+        request_id = request_id_var.get()
+
+        def send() -> None:
+            try:
+                app.send_task(RECONCILE_TASK, headers={"request_id": request_id})
+            except Exception:
+                logger.exception("Could not enqueue %s", RECONCILE_TASK)
+
+        transaction.on_commit(send)
+    return len(stores)

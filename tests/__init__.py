@@ -1,0 +1,1 @@
+"""Tests that span apps (the browser walk-throughs live in tests/browser)."""

@@ -1,0 +1,222 @@
+"""The tenant's store pages: dashboard, create, a store's page (with its live part for polling), credentials on
+demand, delete and retry with a confirmation step. Reads go through stores.selectors, writes through
+stores.services, exactly as the API does."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from audit.models import AuditEvent, EventType
+from config.errors import PlatformError
+from config.net import client_ip
+from stores import selectors, services
+from stores.api.serializers import STORE_ID_RE, admin_credentials_for
+from stores.exceptions import StoreAccessDenied, StoreNotFound
+from stores.forms import StoreCreateForm
+from stores.models import IN_PROGRESS_STATES, Store, StoreStatus
+
+S = StoreStatus
+DASHBOARD_LIMIT = 100
+
+
+class AuthedRequest(HttpRequest):
+    """What login_required guarantees: a signed-in platform user."""
+
+    user: User
+
+
+# --- the step timeline --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    at: datetime
+    label: str
+    detail: str
+    state: str  # done | current | failed
+
+
+_STEP_EVENTS = {
+    EventType.STORE_CREATED,
+    EventType.STATUS_CHANGE,
+    EventType.INFO,
+    EventType.HELM_INSTALL,
+    EventType.HELM_UNINSTALL,
+    EventType.WARNING,
+    EventType.ERROR,
+    EventType.RECOVERY,
+}
+
+
+def store_timeline(store: Store, *, limit: int = 200) -> list[TimelineStep]:
+    """A store's steps, oldest first. Read from its audit events for now; when provisioning.ProvisioningRun lands,
+    this is the one function to switch to the runs (one step per run and step, with its duration and error)."""
+    events = list(
+        AuditEvent.objects.filter(store_id=store.pk, event_type__in=_STEP_EVENTS).order_by("created_at", "id")[:limit]
+    )
+    steps = []
+    for event in events:
+        if event.event_type == EventType.STORE_CREATED:
+            label = "Requested"
+        elif event.event_type == EventType.STATUS_CHANGE and event.new_status:
+            label = event.new_status.capitalize()
+        elif event.event_type == EventType.ERROR:
+            label = "Failed" if event.new_status == S.FAILED else "Error"
+        else:
+            label = event.event_type.replace("_", " ").capitalize()
+        failed = event.event_type == EventType.ERROR or event.new_status == S.FAILED
+        steps.append(
+            TimelineStep(at=event.created_at, label=label, detail=event.message, state="failed" if failed else "done")
+        )
+    if steps and store.status in IN_PROGRESS_STATES and steps[-1].state == "done":
+        last = steps[-1]
+        steps[-1] = TimelineStep(at=last.at, label=last.label, detail=last.detail, state="current")
+    return steps
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _store_for(request: AuthedRequest, store_id: str) -> Store:
+    """The store if this user may see it; otherwise the 404 or 403 page (selectors decide, as for the API)."""
+    if not STORE_ID_RE.fullmatch(store_id):
+        raise Http404("No store has this id.")
+    try:
+        return selectors.store_get_for_user(request.user, store_id)
+    except StoreNotFound:
+        raise Http404("No store has this id.") from None
+    except StoreAccessDenied:
+        raise PermissionDenied("This store belongs to another account.") from None
+
+
+def _store_context(request: AuthedRequest, store: Store, *, reveal: bool = False) -> dict:
+    is_owner = store.owner_id == request.user.pk
+    credentials = admin_credentials_for(store, request.user)
+    # The owner sees the values only after asking for them (POST); anyone else sees them masked or not at all.
+    shown = credentials if (credentials and (reveal or not is_owner)) else None
+    events, _ = selectors.store_audit(store, limit=50)
+    return {
+        "store": store,
+        "is_owner": is_owner,
+        "credentials": shown,
+        "can_reveal": is_owner and credentials is not None and not reveal,
+        "can_delete": store.status in (S.READY, S.FAILED),
+        "can_retry": store.status == S.FAILED,
+        "polling": store.status in IN_PROGRESS_STATES,
+        "timeline": store_timeline(store),
+        "events": events,
+        "duration_s": round((store.provisioning_duration_ms or 0) / 1000, 1),
+    }
+
+
+# --- pages --------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    stores, total = selectors.store_list(request.user, limit=DASHBOARD_LIMIT)
+    counts = selectors.store_counts_by_status(request.user)
+    context = {
+        "stores": stores,
+        "total": total,
+        "counts": [(status, counts.get(status, 0)) for status in S.values],
+        "nav": "dashboard",
+    }
+    return render(request, "stores/dashboard.html", context)
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_create(request: AuthedRequest) -> HttpResponse:
+    form = StoreCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            store = services.store_create(owner=request.user, ip_address=client_ip(request), **form.validated)
+        except PlatformError as exc:
+            form.add_error(None, " ".join(filter(None, [exc.message, exc.suggestion])))
+            status = exc.status_code
+        else:
+            messages.success(request, f"Store '{store.name}' requested. Provisioning starts in a moment.")
+            return redirect("store-detail", store_id=store.id)
+    return render(request, "stores/create.html", {"form": form, "nav": "create"}, status=status)
+
+
+@never_cache
+@login_required
+@require_GET
+def store_detail(request: AuthedRequest, store_id: str) -> HttpResponse:
+    store = _store_for(request, store_id)
+    return render(request, "stores/detail.html", _store_context(request, store))
+
+
+@never_cache
+@login_required
+@require_GET
+def store_live(request: AuthedRequest, store_id: str) -> HttpResponse:
+    """The live part of the store's page alone, fetched by static/js/store.js every few seconds."""
+    store = _store_for(request, store_id)
+    return render(request, "stores/_store_body.html", _store_context(request, store))
+
+
+@never_cache
+@login_required
+@require_POST
+def store_credentials(request: AuthedRequest, store_id: str) -> HttpResponse:
+    """The store page with the admin credentials shown: the owner's, on demand (a POST, so never cached or
+    prefetched). Anyone else gets the 403 page."""
+    store = _store_for(request, store_id)
+    if store.owner_id != request.user.pk:
+        raise PermissionDenied("Only the store's owner can see its admin credentials.")
+    response = render(request, "stores/detail.html", _store_context(request, store, reveal=True))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _confirm(request: AuthedRequest, store: Store, *, action, context: dict, done: str) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            action(store_id=store.id, actor=request.user, ip_address=client_ip(request))
+        except PlatformError as exc:
+            context["error"] = " ".join(filter(None, [exc.message, exc.suggestion]))
+            return render(request, "stores/confirm.html", {"store": store, **context}, status=exc.status_code)
+        messages.success(request, done)
+        return redirect("store-detail", store_id=store.id)
+    return render(request, "stores/confirm.html", {"store": store, **context})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_delete(request: AuthedRequest, store_id: str) -> HttpResponse:
+    store = _store_for(request, store_id)
+    context = {
+        "title": f"Delete {store.name}?",
+        "question": "This removes the store's release, namespace and data from the cluster. It cannot be undone.",
+        "button": "Yes, delete this store",
+        "button_class": "danger",
+    }
+    return _confirm(request, store, action=services.store_request_deletion, context=context, done="Deletion started.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_retry(request: AuthedRequest, store_id: str) -> HttpResponse:
+    store = _store_for(request, store_id)
+    context = {
+        "title": f"Retry {store.name}?",
+        "question": "Provisioning starts again with the same settings and admin credentials.",
+        "button": "Yes, retry provisioning",
+        "button_class": "primary",
+    }
+    return _confirm(request, store, action=services.store_retry, context=context, done="Retry started.")
