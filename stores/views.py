@@ -57,9 +57,23 @@ _STEP_EVENTS = {
 }
 
 
+_RUN_STATES = {"running": "current", "succeeded": "done", "failed": "failed", "errored": "failed"}
+
+
 def store_timeline(store: Store, *, limit: int = 200) -> list[TimelineStep]:
-    """A store's steps, oldest first. Read from its audit events for now; when provisioning.ProvisioningRun lands,
-    this is the one function to switch to the runs (one step per run and step, with its duration and error)."""
+    """A store's steps, oldest first: one per provisioning run (step attempt) with its duration and error, read
+    through the runs' reverse relation (stores never imports provisioning); before any run exists, from the audit
+    events (requested, status changes)."""
+    runs = list(store.runs.order_by("started_at", "id")[:limit]) if hasattr(store, "runs") else []
+    if runs:
+        steps = []
+        for run in runs:
+            label = f"{run.operation.capitalize()}: {run.step.replace('_', ' ')}"
+            if run.attempt:
+                label += f" (retry {run.attempt})"
+            detail = run.error or (f"{run.duration_ms} ms" if run.duration_ms is not None else "in progress")
+            steps.append(TimelineStep(at=run.started_at, label=label, detail=detail, state=_RUN_STATES[run.status]))
+        return steps
     events = list(
         AuditEvent.objects.filter(store_id=store.pk, event_type__in=_STEP_EVENTS).order_by("created_at", "id")[:limit]
     )

@@ -177,13 +177,23 @@ def test_audit_filters_by_event_type_store_and_actor(console, tenant, other_tena
     assert "beta broke" in by_actor and "alpha step" not in by_actor
 
 
-def test_users_list_shows_role_active_and_lockout_without_axes(console, tenant):
-    html = console.get("/admin/accounts/user/").content.decode()
-    assert tenant.email in html and "n/a (axes not installed)" in html
+def test_a_really_locked_user_shows_and_the_unlock_lets_them_log_in(console, tenant):
+    from rest_framework.test import APIClient
+
+    from accounts.tests.factories import DEFAULT_PASSWORD
+
+    client = APIClient()
+    for _ in range(5):
+        client.post("/api/v1/auth/login", {"email": tenant.email, "password": "wrong-password"}, format="json")
+    locked = client.post("/api/v1/auth/login", {"email": tenant.email, "password": DEFAULT_PASSWORD}, format="json")
+    assert locked.status_code == 423
+    assert "locked (5 failures)" in console.get("/admin/accounts/user/").content.decode()
     page = console.post(
         "/admin/accounts/user/", {"action": "unlock", ACTION_CHECKBOX_NAME: [tenant.pk]}, follow=True
     ).content.decode()
-    assert "Lockout is not enabled" in page
+    assert "Unlocked 1 user(s)" in page
+    again = client.post("/api/v1/auth/login", {"email": tenant.email, "password": DEFAULT_PASSWORD}, format="json")
+    assert again.status_code == 200
 
 
 def test_with_axes_a_locked_user_shows_and_can_be_unlocked(console, admin_user, tenant, monkeypatch, settings):
@@ -229,14 +239,16 @@ def stats_broken():
     raise ConnectionError("redis down")
 
 
-def test_dashboard_counts_and_missing_hooks(console, tenant):
+def test_dashboard_counts_semaphore_and_breakers(console, tenant):
     StoreFactory(owner=tenant, status=S.READY)
     StoreFactory(owner=tenant, status=S.FAILED)
     response = console.get("/admin/dashboard")
     html = response.content.decode()
     assert response.status_code == 200
     assert '?status__exact=ready">ready</a></td><td>1</td>' in html
-    assert 'id="semaphore-missing"' in html and 'id="breakers-missing"' in html
+    assert 'id="semaphore-missing"' not in html and 'id="breakers-missing"' not in html
+    assert '<th scope="row">maxConcurrent</th><td>3</td>' in html
+    assert "helm" in html and "kubernetes" in html and "CLOSED" in html
     assert_valid_html(html)
 
 
