@@ -110,7 +110,7 @@ def reconcile(*, dry_run: bool = False) -> list[str]:
                     lines.append(f"{store.id} ready: would fail ({', '.join(missing)} missing)")
                     continue
                 try:
-                    store_services.store_mark_failed(store_id=store.id, reason=reason, event_type=EventType.RECOVERY)
+                    store_services.store_mark_lost(store_id=store.id, reason=reason)
                     lines.append(f"{store.id} ready: failed ({', '.join(missing)} missing)")
                 except Exception as error:  # moved meanwhile: next sweep sees it again
                     lines.append(f"{store.id} ready: skipped ({type(error).__name__})")

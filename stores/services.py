@@ -394,3 +394,29 @@ def stores_request_reconcile(*, store_ids: list[str], actor: User, ip_address: s
 
         transaction.on_commit(send)
     return len(stores)
+
+
+def store_mark_lost(*, store_id: str, reason: str) -> Store:
+    """A ready store whose namespace or release vanished from the cluster. The state machine has no ready -> failed
+    edge (§3), so the store goes the legal way, ready -> deleting -> failed, in one transaction, each move audited:
+    the tenant then sees it failed with the reason and may retry or delete it."""
+    with transaction.atomic():
+        store = _locked(store_id)
+        if not can_proceed(store.request_deletion):
+            raise transition_refused(store, S.DELETING)
+        store.request_deletion()
+        _save_transition(store, "Store status changed concurrently.")
+        audit_record(
+            event_type=EventType.RECOVERY,
+            store=store,
+            previous_status=S.READY,
+            new_status=S.DELETING,
+            message="Reconciliation: the store's resources are gone from the cluster",
+        )
+        store = Store.objects.select_for_update().get(pk=store_id)
+        store.mark_failed(reason=reason)
+        _save_transition(store, "Store status changed concurrently.")
+        audit_record(
+            event_type=EventType.RECOVERY, store=store, previous_status=S.DELETING, new_status=S.FAILED, message=reason
+        )
+    return store

@@ -138,3 +138,21 @@ def test_a_lost_race_in_a_service_is_a_409(monkeypatch):
     # stale "ready" was never written and no audit row claims it was.
     assert Store.objects.get(pk=store.pk).status == S.PROVISIONING
     assert not AuditEvent.objects.filter(store_id=store.id).exists()
+
+
+def test_a_lost_ready_store_goes_the_legal_way_to_failed():
+    store = StoreFactory(status="ready")
+    services.store_mark_lost(store_id=store.id, reason="Reconciliation: namespace missing")
+    store.refresh_from_db()
+    assert store.status == S.FAILED and store.failure_reason == "Reconciliation: namespace missing"
+    moves = list(
+        AuditEvent.objects.filter(store_id=store.id).order_by("id").values_list("previous_status", "new_status")
+    )
+    assert moves == [("ready", "deleting"), ("deleting", "failed")]
+
+
+def test_only_a_ready_store_can_be_lost():
+    store = StoreFactory(status="provisioning")
+    with pytest.raises(InvalidStateTransition):
+        services.store_mark_lost(store_id=store.id, reason="x")
+    assert Store.objects.get(pk=store.pk).status == S.PROVISIONING

@@ -1,0 +1,96 @@
+"""Scripted helm and kubectl for unit tests of the chain: a healthy cluster by default, with switches in a control
+file (read by the fake at each call; the runner passes the tools only an allow-listed environment) to make one
+command fail the way a real cluster can."""
+
+import json
+from pathlib import Path
+
+
+class Control:
+    """The switches the fakes read: e.g. {"helm": "install"} makes `helm upgrade` fail."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.set()
+
+    def set(self, **switches: str) -> None:
+        self.path.write_text(json.dumps(switches))
+
+
+def body(template: str, control: Path, record: Path) -> str:
+    return f"ctl = json.load(open({str(control)!r}))\nRECORD = {str(record)!r}\n" + template
+
+
+FAKE_HELM = r"""
+import os, stat
+fail = ctl.get("helm", "")
+cmd = argv[0]
+if cmd == "history":
+    if ctl.get("history"):
+        print(ctl["history"]); sys.exit(0)
+    print("Error: release: not found", file=sys.stderr); sys.exit(1)
+if cmd == "upgrade":
+    files = [argv[i + 1] for i, a in enumerate(argv) if a == "-f"]
+    secret_file = files[-1]
+    mode = stat.S_IMODE(os.stat(secret_file).st_mode)
+    with open(secret_file) as handle:
+        content = handle.read()
+    with open(RECORD, "a") as rec:
+        rec.write(json.dumps({"values_mode": oct(mode), "values_path": secret_file, "values": content}) + "\n")
+    if fail == "install":
+        print("Error: INSTALLATION FAILED: context deadline exceeded; " + content.replace("\n", " "), file=sys.stderr)
+        sys.exit(1)
+    if fail == "unreachable":
+        print("Error: Kubernetes cluster unreachable: connection refused", file=sys.stderr); sys.exit(1)
+    print(json.dumps({"name": argv[2], "namespace": argv[argv.index("--namespace") + 1], "version": 1,
+                      "info": {"status": "deployed"}}))
+    sys.exit(0)
+if cmd == "uninstall":
+    print("release \"x\" uninstalled"); sys.exit(0)
+if cmd == "list":
+    print(ctl.get("list", "[]")); sys.exit(0)
+if cmd in ("rollback",):
+    print("Rollback was a success!"); sys.exit(0)
+print("unexpected helm call", argv, file=sys.stderr); sys.exit(3)
+"""
+
+FAKE_KUBECTL = r"""
+fail = ctl.get("kubectl", "")
+args = [a for a in argv if not a.startswith("--request-timeout") and not a.startswith("--kubeconfig")]
+def has(*words):
+    return all(w in args for w in words)
+if fail == "unreachable":
+    print("Unable to connect to the server: dial tcp 127.0.0.1:6443: connect: connection refused", file=sys.stderr)
+    sys.exit(1)
+if has("apply"):
+    doc = json.loads(stdin)
+    print(json.dumps(doc)); sys.exit(0)
+if has("get", "deployments,statefulsets"):
+    ns = args[args.index("--namespace") + 1] if "--namespace" in args else args[args.index("-n") + 1]
+    print(json.dumps({"items": [{"kind": "Deployment", "metadata": {"name": ns + "-wordpress"}}]})); sys.exit(0)
+if has("rollout", "status"):
+    print("deployment successfully rolled out"); sys.exit(0)
+if has("get", "ingress"):
+    ns = args[args.index("--namespace") + 1] if "--namespace" in args else args[args.index("-n") + 1]
+    print(json.dumps({"items": [{"spec": {"rules": [{"host": ns + ".localhost"}]}}]})); sys.exit(0)
+if has("get", "pods"):
+    pod = {"metadata": {"name": "pod-1", "labels": {}}, "status": {"phase": "Running",
+           "conditions": [{"type": "Ready", "status": "True"}]}, "spec": {"containers": [{"name": "wordpress"}]}}
+    print(json.dumps({"items": [pod]})); sys.exit(0)
+if has("exec"):
+    command = args[args.index("--") + 1:]
+    if fail == "setup":
+        print("Error establishing a database connection", file=sys.stderr); sys.exit(1)
+    if "is-installed" in command:
+        sys.exit(1)
+    print("Success"); sys.exit(0)
+if has("delete", "namespace"):
+    print("namespace \"x\" deleted"); sys.exit(0)
+if has("wait"):
+    if fail == "terminating":
+        print("error: timed out waiting for the condition on namespaces/x", file=sys.stderr); sys.exit(1)
+    sys.exit(0)
+if has("get", "namespaces") or has("get", "namespace"):
+    print(ctl.get("namespaces", json.dumps({"items": []}))); sys.exit(0)
+print("unexpected kubectl call", args, file=sys.stderr); sys.exit(3)
+"""

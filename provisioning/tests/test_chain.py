@@ -1,0 +1,166 @@
+"""The create and delete chains against scripted helm/kubectl, for the paths a real cluster cannot produce on
+demand: each step recorded, secrets only in a 0600 values file and on stdin, readable failures with nothing
+secret in them, retryable versus final failures, a full queue, and a namespace that will not go away."""
+
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from audit.models import AuditEvent
+from provisioning import concurrency, services
+from provisioning.errors import ClusterUnreachable
+from provisioning.models import ProvisioningRun, RunStatus
+from provisioning.tests.fakes import FAKE_HELM, FAKE_KUBECTL, Control, body
+from stores.models import Store
+from stores.tests.factories import StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+CREATE_STEPS = ["namespace", "release_check", "helm_install", "readiness", "urls", "engine_setup", "ready"]
+
+
+@pytest.fixture
+def cluster(fake_tool, settings, tmp_path):
+    control = Control(tmp_path / "control.json")
+    record = tmp_path / "record.jsonl"
+    helm = fake_tool("helm", body(FAKE_HELM, control.path, record))
+    kubectl = fake_tool("kubectl", body(FAKE_KUBECTL, control.path, record))
+    settings.HELM_BIN, settings.KUBECTL_BIN = str(helm.path), str(kubectl.path)
+    settings.KUBECONFIG = str(tmp_path / "kubeconfig")
+
+    def installs():
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs)
+
+
+def everything_recorded(store: Store) -> str:
+    """Every place a secret could leak to: run rows, audit rows, the store's reason."""
+    store.refresh_from_db()
+    runs = list(ProvisioningRun.objects.filter(store=store).values("argv", "error", "traceback"))
+    audits = list(AuditEvent.objects.filter(store_id=store.id).values("message", "metadata"))
+    return json.dumps([runs, audits, store.failure_reason], default=str)
+
+
+def test_a_woocommerce_store_goes_ready_with_every_step_recorded(cluster, caplog):
+    caplog.set_level(logging.DEBUG)
+    store = StoreFactory(admin_credentials={"password": "tenant-chosen-pw"})
+    assert services.provision(store.id) == "ready"
+    store.refresh_from_db()
+    assert store.status == "ready"
+    assert store.storefront_url == f"http://{store.id}.localhost"
+    assert store.admin_url == f"http://{store.id}.localhost/wp-admin"
+    assert store.admin_credentials == {"email": store.owner.email, "username": "admin", "password": "tenant-chosen-pw"}
+    runs = list(ProvisioningRun.objects.filter(store=store).order_by("id"))
+    assert [r.step for r in runs] == CREATE_STEPS
+    assert {r.status for r in runs} == {RunStatus.SUCCEEDED}
+    assert all(r.duration_ms is not None for r in runs)
+    # Secrets reached helm only in a 0600 file that is gone afterwards, and wp only on stdin.
+    (install,) = cluster.installs()
+    assert install["values_mode"] == "0o600"
+    assert "tenant-chosen-pw" in install["values"] and store.secrets["dbPassword"] in install["values"]
+    from pathlib import Path
+
+    assert not Path(install["values_path"]).exists()
+    for call in cluster.helm.calls + cluster.kubectl.calls:
+        assert not any(secret in " ".join(call["argv"]) for secret in store.secrets.values())
+    wp_install = next(c for c in cluster.kubectl.calls if "install" in c["argv"] and "core" in c["argv"])
+    assert "--prompt=admin_password" in wp_install["argv"] and wp_install["stdin"] == "tenant-chosen-pw\n"
+    assert "tenant-chosen-pw" not in everything_recorded(store)
+    assert "tenant-chosen-pw" not in caplog.text
+    # The namespace carries the store's labels.
+    applied = next(json.loads(c["stdin"]) for c in cluster.kubectl.calls if "apply" in c["argv"])
+    assert applied["metadata"]["labels"]["storeplane.io/store-id"] == store.id
+    assert AuditEvent.objects.filter(store_id=store.id, new_status="ready").exists()
+
+
+def test_secrets_are_generated_once_and_reused_on_the_next_run(cluster):
+    store = StoreFactory()
+    services.provision(store.id)
+    first = Store.objects.get(pk=store.pk).secrets
+    Store.objects.filter(pk=store.pk).update(status="provisioning")
+    services.provision(store.id)
+    assert Store.objects.get(pk=store.pk).secrets == first
+    values = [i["values"] for i in cluster.installs()]
+    assert values[0] == values[1]
+
+
+def test_a_helm_failure_fails_the_store_with_a_readable_reason_and_no_secret(cluster, caplog):
+    cluster.control.set(helm="install")
+    store = StoreFactory(admin_credentials={"password": "tenant-chosen-pw"})
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed"
+    assert "context deadline exceeded" in store.failure_reason
+    run = ProvisioningRun.objects.get(store=store, step="helm_install")
+    assert run.status == RunStatus.FAILED and run.argv and "upgrade" in run.argv[0]
+    recorded = everything_recorded(store)
+    for secret in [*store.secrets.values(), "tenant-chosen-pw"]:
+        assert secret not in recorded
+        assert secret not in caplog.text
+    assert not ProvisioningRun.objects.filter(store=store, step="ready").exists()
+
+
+def test_an_unreachable_cluster_is_retried_then_fails(cluster):
+    cluster.control.set(kubectl="unreachable")
+    store = StoreFactory()
+    with pytest.raises(ClusterUnreachable):
+        services.provision(store.id, final=False)
+    assert Store.objects.get(pk=store.pk).status == "provisioning"  # the task will try again
+    assert services.provision(store.id, attempt=1, final=True) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and "connect" in store.failure_reason.lower()
+
+
+def test_engine_setup_failure_fails_the_store(cluster):
+    cluster.control.set(kubectl="setup")
+    store = StoreFactory()
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed"
+    assert ProvisioningRun.objects.get(store=store, step="engine_setup").status == RunStatus.FAILED
+
+
+def test_a_full_queue_fails_the_store_with_that_reason(cluster, settings):
+    settings.PROVISIONING_MAX_CONCURRENT = 1
+    settings.PROVISIONING_MAX_QUEUE = 0
+    store = StoreFactory()
+    with concurrency.provisioning_semaphore().slot("someone-else"):
+        assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and "queue is full" in store.failure_reason
+    assert cluster.helm.calls == []
+
+
+def test_a_busy_store_is_not_touched(cluster):
+    store = StoreFactory()
+    with concurrency.store_lock(store.id), pytest.raises(Exception, match="already running"):
+        services.provision(store.id)
+    assert Store.objects.get(pk=store.pk).status == "requested"
+
+
+def test_a_store_that_moved_on_is_skipped(cluster):
+    store = StoreFactory(status="ready")
+    assert services.provision(store.id) == "skipped"
+    assert cluster.helm.calls == [] and not ProvisioningRun.objects.exists()
+
+
+def test_deletion_removes_release_and_namespace_then_deleted(cluster):
+    store = StoreFactory(status="deleting")
+    assert services.delete(store.id) == "deleted"
+    store.refresh_from_db()
+    assert store.status == "deleted" and store.deleted_at is not None
+    steps = list(ProvisioningRun.objects.filter(store=store).order_by("id").values_list("step", "status"))
+    assert steps == [(s, "succeeded") for s in ("helm_uninstall", "namespace_delete", "cleanup_verify", "deleted")]
+
+
+def test_a_namespace_that_stays_leaves_the_store_failed_not_deleted(cluster, settings):
+    settings.DELETE_VERIFY_TIMEOUT_SECONDS = 1
+    cluster.control.set(kubectl="terminating")
+    store = StoreFactory(status="deleting")
+    assert services.delete(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and store.deleted_at is None
+    assert store.failure_reason == f"Deletion failed: Namespace {store.id} was still terminating after 1 seconds."

@@ -1,0 +1,84 @@
+"""Password propagation to ready stores (the worker side with scripted tools, and the API's bounded wait), and the
+tasks' retry decisions."""
+
+import pytest
+
+from provisioning import services, tasks
+from provisioning.errors import ClusterUnreachable
+from provisioning.models import ProvisioningRun, RunStatus
+from provisioning.tests.test_chain import cluster  # noqa: F401  (the scripted helm/kubectl fixture)
+from stores.models import Store
+from stores.tests.factories import StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def ready_woo(owner=None, password="old-admin-pass"):  # noqa: S107
+    kwargs = {"owner": owner} if owner else {}
+    store = StoreFactory(status="ready", secrets={"adminPassword": password}, **kwargs)
+    Store.objects.filter(pk=store.pk).update(
+        admin_credentials={"email": store.owner.email, "username": "admin", "password": password}
+    )
+    return Store.objects.get(pk=store.pk)
+
+
+def test_the_worker_applies_a_pending_password_by_stdin(cluster):  # noqa: F811
+    store = ready_woo()
+    Store.objects.filter(pk=store.pk).update(
+        secrets={"adminPassword": "old-admin-pass", "pendingAdminPassword": "n3w-pass!"}
+    )
+    assert services.update_store_password(store.id, task_id="t-1") == "updated"
+    store.refresh_from_db()
+    assert store.admin_credentials["password"] == "n3w-pass!" and store.secrets == {"adminPassword": "n3w-pass!"}
+    (call,) = [c for c in cluster.kubectl.calls if "exec" in c["argv"]]
+    assert "--prompt=user_pass" in call["argv"] and call["stdin"] == "n3w-pass!\n"
+    assert "n3w-pass!" not in str(call["argv"])
+    run = ProvisioningRun.objects.get(store=store, task_id="t-1")
+    assert run.status == RunStatus.SUCCEEDED and "n3w-pass!" not in str(run.argv)
+
+
+def test_a_failed_update_keeps_the_old_password(cluster):  # noqa: F811
+    cluster.control.set(kubectl="setup")
+    store = ready_woo()
+    Store.objects.filter(pk=store.pk).update(
+        secrets={"adminPassword": "old-admin-pass", "pendingAdminPassword": "n3w-pass!"}
+    )
+    assert services.update_store_password(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.admin_credentials["password"] == "old-admin-pass" and store.secrets == {
+        "adminPassword": "old-admin-pass"
+    }
+
+
+def test_the_api_reports_each_store_and_does_not_wait_forever(tenant, tenant_api, settings):
+    from accounts.tests.factories import DEFAULT_PASSWORD
+
+    settings.PASSWORD_PROPAGATION_WAIT_SECONDS = 0
+    store = ready_woo(owner=tenant)
+    StoreFactory(owner=tenant, status="failed")  # only ready stores are touched
+    response = tenant_api.patch(
+        "/api/v1/auth/password", {"currentPassword": DEFAULT_PASSWORD, "newPassword": "brand-new-pass"}, format="json"
+    )
+    assert response.status_code == 200
+    propagation = response.json()["propagation"]
+    assert propagation["totalStores"] == 1
+    assert propagation["details"] == [
+        {"storeId": store.id, "success": False, "reason": "Still in progress; it is applied shortly."}
+    ]
+    assert Store.objects.get(pk=store.pk).secrets["pendingAdminPassword"] == "brand-new-pass"
+
+
+def test_a_retryable_failure_becomes_a_celery_retry(monkeypatch, settings):
+    settings.PROVISIONING_TASK_MAX_RETRIES = 3
+    seen = {}
+
+    def failing(store_id, *, attempt, task_id, final):
+        seen.update(attempt=attempt, final=final)
+        raise ClusterUnreachable(argv=["kubectl"], returncode=1, stderr_tail="Unable to connect to the server")
+
+    monkeypatch.setattr(services, "provision", failing)
+    from celery.exceptions import Retry
+
+    with pytest.raises(Retry):
+        tasks.provision_store.apply(args=["store-00000000"], throw=True)
+    assert seen == {"attempt": 0, "final": False}
