@@ -46,7 +46,8 @@ for a in "$@"; do case "$a" in
   deployments,statefulsets) echo '{"items":[{"kind":"Deployment","metadata":{"name":"web"}}]}'; exit 0 ;;
   rollout) exit 0 ;;
   ingress) echo '{"items":[]}'; exit 0 ;;
-  pods) echo '{"items":[{"metadata":{"name":"p","labels":{}},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]},"spec":{"containers":[{"name":"wordpress"}]}}]}'; exit 0 ;;
+  pods) echo '{"items":[{"metadata":{"name":"p","labels":{}},"spec":{"containers":[{"name":"wordpress"}]},'\
+'"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}]}'; exit 0 ;;
   is-installed) cat >/dev/null; exit 1 ;;
   exec) ;;
 esac; done
