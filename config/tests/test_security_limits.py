@@ -73,8 +73,14 @@ def test_an_empty_setting_turns_the_global_limit_off(api):
 
 class TestRegistrationLimit:
     @pytest.fixture(autouse=True)
-    def _low_limit(self, settings):
+    def _low_limit(self, settings, monkeypatch):
+        from types import SimpleNamespace
+
+        import django_ratelimit.core
+
         settings.REGISTER_RATE_LIMIT = "2/h"
+        # the fixed window must not roll over between two requests of a test
+        monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
 
     def register(self, api, n, ip="203.0.113.40", **body):
         payload = {"email": f"user{n}@example.com", "username": f"user{n}x", "password": "s3cret-pass", **body}
