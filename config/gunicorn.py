@@ -19,8 +19,10 @@ errorlog = "-"
 
 # Prometheus multiprocess mode: the directory is emptied once when the master starts (before any worker writes),
 # and a worker that exits has its live gauges dropped, so a scrape sums what live and past workers counted.
+# Where web and worker share the directory but start independently (compose, one pod with two containers), set
+# PROMETHEUS_MULTIPROC_RESET=false and empty it before both start instead: a worker's files removed under it are lost.
 def on_starting(server):
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and os.environ.get("PROMETHEUS_MULTIPROC_RESET", "true") == "true":
         import shutil
         from pathlib import Path
 
