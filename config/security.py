@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -14,9 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 from config.api import API_PREFIX, error_response
 from config.errors import PlatformError
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Client IP
@@ -156,7 +160,13 @@ def api_usage(request: HttpRequest) -> Usage | None:
     pipe = get_redis().pipeline(transaction=False)
     pipe.incr(key("rl", "api", digest))
     pipe.expire(key("rl", "api", digest), period + 1, nx=True)
-    count, _ = pipe.execute()
+    try:
+        count, _ = pipe.execute()
+    except (RedisError, OSError, ValueError):
+        # Fail open: an unreachable Redis must not turn every API call into a 500 (login and registration limits,
+        # and the lockout in the database, still hold). Seen when gunicorn recycles a worker mid-request.
+        logger.warning("API rate limit skipped: Redis unavailable", exc_info=True)
+        return None
     reset = window_end - int(time.time())
     return Usage(limit=limit, count=int(count), window_seconds=period, reset_seconds=reset if reset > 0 else period)
 

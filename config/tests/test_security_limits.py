@@ -118,3 +118,25 @@ def test_the_openapi_document_lists_the_429_of_every_limited_operation(api):
     assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(me["headers"])
     assert "429" not in paths["/api/v1/health/live"]["get"]["responses"]
     assert "RoleEnum" in api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()["components"]["schemas"]
+
+
+def test_without_redis_the_global_limit_fails_open(api, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from config import redis as platform_redis
+
+    class DownPipeline:
+        def incr(self, *a, **k): ...
+        def expire(self, *a, **k): ...
+        def execute(self):
+            raise RedisConnectionError("Connection refused")
+
+    class DownRedis:
+        def pipeline(self, **_kwargs):
+            return DownPipeline()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(platform_redis, "get_redis", lambda: DownRedis())
+        response = get(api, "/api/v1/auth/me")
+    assert response.status_code == 401
+    assert response.get("RateLimit-Limit") is None
