@@ -111,7 +111,11 @@ def window_seconds(rate: str) -> int:
 def _usage(request: HttpRequest, *, group: str, key: str, rate: str | None, increment: bool) -> Usage | None:
     if not rate:
         return None
-    raw = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    try:
+        raw = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    except (RedisError, OSError) as exc:  # fail open, as the global limit: the lockout in the database still holds
+        logger.warning("%s rate limit skipped: Redis unavailable (%s)", group, type(exc).__name__)
+        return None
     if raw is None:
         return None
     window = window_seconds(rate)
