@@ -88,7 +88,13 @@ def is_secret_key(key: Any) -> bool:
     return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
+# One cheap search decides whether the four substitutions are worth running (most lines contain none of these).
+_MAYBE_SECRET = re.compile(r"(?i)bearer|basic|eyJ|passw|secret|token|api[_-]?key|credential|://")
+
+
 def scrub_text(text: str) -> str:
+    if not _MAYBE_SECRET.search(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from django_ratelimit.core import get_usage
 
 from config.api import API_PREFIX, error_response
 from config.errors import PlatformError
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Client IP
@@ -107,7 +110,11 @@ def window_seconds(rate: str) -> int:
 def _usage(request: HttpRequest, *, group: str, key: str, rate: str | None, increment: bool) -> Usage | None:
     if not rate:
         return None
-    raw = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    try:
+        raw = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    except Exception as exc:  # noqa: BLE001  (fail open, as the global limit: the lockout in the database holds)
+        logger.warning("%s rate limit skipped: Redis unavailable (%s)", group, type(exc).__name__)
+        return None
     if raw is None:
         return None
     window = window_seconds(rate)
@@ -156,7 +163,14 @@ def api_usage(request: HttpRequest) -> Usage | None:
     pipe = get_redis().pipeline(transaction=False)
     pipe.incr(key("rl", "api", digest))
     pipe.expire(key("rl", "api", digest), period + 1, nx=True)
-    count, _ = pipe.execute()
+    try:
+        count, _ = pipe.execute()
+    except Exception:  # noqa: BLE001
+        # Fail open: a limiter must never turn an API call into a 500 (the login and registration limits and the
+        # lockout in the database still hold). Seen as redis-py errors of every kind (RedisError, ValueError,
+        # AttributeError on a torn-down connection) while gunicorn recycles a worker with requests in flight.
+        logger.warning("API rate limit skipped: Redis unavailable", exc_info=True)
+        return None
     reset = window_end - int(time.time())
     return Usage(limit=limit, count=int(count), window_seconds=period, reset_seconds=reset if reset > 0 else period)
 

@@ -99,6 +99,15 @@ class TestLockout:
 
 
 class TestLoginRateLimit:
+    @pytest.fixture(autouse=True)
+    def _frozen_window(self, monkeypatch):
+        """The limiter's fixed window must not roll over between two requests of a test."""
+        from types import SimpleNamespace
+
+        import django_ratelimit.core
+
+        monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+
     @override_settings(ACCOUNT_LOCKOUT_ATTEMPTS=100, AXES_FAILURE_LIMIT=100, LOGIN_RATE_LIMIT="3/15m")
     def test_failures_over_the_limit_answer_429_with_the_window_and_headers(self, api, tenant):
         for _ in range(3):
