@@ -13,7 +13,7 @@ limit_request_line = 8190
 limit_request_fields = 100
 # recycle workers to bound memory growth; under load 2000 means a recycle every few seconds, and bench/api saw
 # requests in flight during a recycle fail: raise it (GUNICORN_MAX_REQUESTS) where traffic is high
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = 200
 accesslog = None  # request logs come from the app's JSON logger
 errorlog = "-"
