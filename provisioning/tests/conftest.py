@@ -8,9 +8,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+
+from provisioning.tests.fakes import FAKE_HELM, FAKE_KUBECTL, Control, body
 
 PROJECT_DIR = Path(settings.BASE_DIR)
 
@@ -121,3 +124,19 @@ def wait_until(condition, timeout: float = 30, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+@pytest.fixture
+def cluster(fake_tool, settings, tmp_path):
+    """A healthy scripted cluster (provisioning.tests.fakes); `control.set(...)` makes one command fail."""
+    control = Control(tmp_path / "control.json")
+    record = tmp_path / "record.jsonl"
+    helm = fake_tool("helm", body(FAKE_HELM, control.path, record))
+    kubectl = fake_tool("kubectl", body(FAKE_KUBECTL, control.path, record))
+    settings.HELM_BIN, settings.KUBECTL_BIN = str(helm.path), str(kubectl.path)
+    settings.KUBECONFIG = str(tmp_path / "kubeconfig")
+
+    def installs():
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs)

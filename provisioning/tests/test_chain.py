@@ -4,7 +4,6 @@ secret in them, retryable versus final failures, a full queue, and a namespace t
 
 import json
 import logging
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,28 +11,12 @@ from audit.models import AuditEvent
 from provisioning import concurrency, services
 from provisioning.errors import ClusterUnreachable
 from provisioning.models import ProvisioningRun, RunStatus
-from provisioning.tests.fakes import FAKE_HELM, FAKE_KUBECTL, Control, body
 from stores.models import Store
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
 CREATE_STEPS = ["namespace", "release_check", "helm_install", "readiness", "urls", "engine_setup", "ready"]
-
-
-@pytest.fixture
-def cluster(fake_tool, settings, tmp_path):
-    control = Control(tmp_path / "control.json")
-    record = tmp_path / "record.jsonl"
-    helm = fake_tool("helm", body(FAKE_HELM, control.path, record))
-    kubectl = fake_tool("kubectl", body(FAKE_KUBECTL, control.path, record))
-    settings.HELM_BIN, settings.KUBECTL_BIN = str(helm.path), str(kubectl.path)
-    settings.KUBECONFIG = str(tmp_path / "kubeconfig")
-
-    def installs():
-        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-
-    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs)
 
 
 def everything_recorded(store: Store) -> str:

@@ -6,7 +6,6 @@ import pytest
 from provisioning import services, tasks
 from provisioning.errors import ClusterUnreachable
 from provisioning.models import ProvisioningRun, RunStatus
-from provisioning.tests.test_chain import cluster  # noqa: F401  (the scripted helm/kubectl fixture)
 from stores.models import Store
 from stores.tests.factories import StoreFactory
 
@@ -22,7 +21,7 @@ def ready_woo(owner=None, password="old-admin-pass"):  # noqa: S107
     return Store.objects.get(pk=store.pk)
 
 
-def test_the_worker_applies_a_pending_password_by_stdin(cluster):  # noqa: F811
+def test_the_worker_applies_a_pending_password_by_stdin(cluster):
     store = ready_woo()
     Store.objects.filter(pk=store.pk).update(
         secrets={"adminPassword": "old-admin-pass", "pendingAdminPassword": "n3w-pass!"}
@@ -37,7 +36,7 @@ def test_the_worker_applies_a_pending_password_by_stdin(cluster):  # noqa: F811
     assert run.status == RunStatus.SUCCEEDED and "n3w-pass!" not in str(run.argv)
 
 
-def test_a_failed_update_keeps_the_old_password(cluster):  # noqa: F811
+def test_a_failed_update_keeps_the_old_password(cluster):
     cluster.control.set(kubectl="setup")
     store = ready_woo()
     Store.objects.filter(pk=store.pk).update(

@@ -11,7 +11,6 @@ from django.utils import timezone
 from provisioning import concurrency
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import reconcile, recover
-from provisioning.tests.test_chain import cluster  # noqa: F401  (the scripted helm/kubectl fixture)
 from stores.models import Store
 from stores.services import DELETE_TASK, PROVISION_TASK
 from stores.tests.factories import StoreFactory
@@ -25,7 +24,7 @@ def idle(store, minutes=10):
     return store
 
 
-def test_recovery_acts_on_idle_unlocked_stores_only(cluster):  # noqa: F811
+def test_recovery_acts_on_idle_unlocked_stores_only(cluster):
     requested = idle(StoreFactory(status="requested"))
     provisioning = idle(StoreFactory(status="provisioning"))
     deleting = idle(StoreFactory(status="deleting"))
@@ -51,7 +50,7 @@ def test_recovery_acts_on_idle_unlocked_stores_only(cluster):  # noqa: F811
     )
 
 
-def test_recovery_rolls_back_a_release_left_pending_after_serving(cluster):  # noqa: F811
+def test_recovery_rolls_back_a_release_left_pending_after_serving(cluster):
     history = [
         {"revision": 1, "status": "deployed", "chart": "ecommerce-store-1.0.0", "updated": "", "description": ""},
         {
@@ -70,7 +69,7 @@ def test_recovery_rolls_back_a_release_left_pending_after_serving(cluster):  # n
     assert commands == ["history", "rollback"]  # never uninstall a release that served
 
 
-def test_dry_run_changes_nothing(cluster, capsys):  # noqa: F811
+def test_dry_run_changes_nothing(cluster, capsys):
     store = idle(StoreFactory(status="provisioning"))
     call_command("recover_stores", "--dry-run")
     out = capsys.readouterr().out
@@ -79,7 +78,7 @@ def test_dry_run_changes_nothing(cluster, capsys):  # noqa: F811
     assert cluster.helm.calls == [] and queued_tasks() == []
 
 
-def test_reconcile_fails_ready_stores_whose_namespace_or_release_vanished(cluster, capsys):  # noqa: F811
+def test_reconcile_fails_ready_stores_whose_namespace_or_release_vanished(cluster, capsys):
     healthy = StoreFactory(status="ready")
     no_namespace = StoreFactory(status="ready")
     nothing_left = StoreFactory(status="ready")
@@ -104,7 +103,7 @@ def test_reconcile_fails_ready_stores_whose_namespace_or_release_vanished(cluste
     assert "namespace" in Store.objects.get(pk=no_namespace.pk).failure_reason
 
 
-def test_a_sweep_makes_the_same_number_of_cluster_calls_for_1_or_20_stores(cluster):  # noqa: F811
+def test_a_sweep_makes_the_same_number_of_cluster_calls_for_1_or_20_stores(cluster):
     StoreFactory(status="ready")
     reconcile(dry_run=True)
     few = len(cluster.helm.calls) + len(cluster.kubectl.calls)
