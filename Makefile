@@ -36,8 +36,7 @@ admin: migrate
 
 ## Set everything up and run web (127.0.0.1:8000), Celery worker and beat in the foreground; Ctrl-C stops all.
 run: .env venv services tools admin
-	rm -rf .local/prometheus && mkdir -p .local/prometheus
-	$(BIN)/honcho --procfile Procfile start
+	bash scripts/run.sh
 
 ## Run the whole test suite (starts PostgreSQL, Redis and the local cluster as needed).
 test: venv-dev services tools
