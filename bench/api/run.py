@@ -86,7 +86,8 @@ def django(env: dict[str, str], code: str) -> str:
 
 
 def prepare(env: dict[str, str]) -> tuple[str, dict]:
-    """A fresh bench database, a tenant, its token and the /auth/me body the floor view will return."""
+    """A fresh bench database, a tenant with 20 stores (5 of them ready, with credentials), its token, and the body
+    each measured endpoint returns, keyed by path: the floor view returns the same JSON."""
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", BENCH_DB], check=False)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DB], check=True)
     subprocess.run([str(PYTHON), "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=300)
@@ -96,11 +97,27 @@ def prepare(env: dict[str, str]) -> tuple[str, dict]:
         "from accounts.models import User\n"
         "from accounts.services import tokens_for\n"
         "from accounts.api.serializers import user_detail\n"
+        "from stores.models import Store\n"
+        "from stores.api.serializers import store_representation\n"
         "u = User.objects.create_user(email='bench@example.com', username='bench', password='bench-pass-123')\n"
-        "print(json.dumps({'token': tokens_for(u).access, 'body': {'user': user_detail(u)}}, default=str))\n",
+        "for i in range(20):\n"
+        "    s = Store(name=f'shop-{i}', engine='woocommerce', theme='storefront', owner=u)\n"
+        "    s.namespace = s.helm_release = s.id\n"
+        "    s.__dict__['status'] = 'ready' if i < 5 else 'requested'\n"
+        "    if i < 5:\n"
+        "        s.storefront_url = f'http://{s.id}.localhost'; s.admin_url = s.storefront_url + '/wp-admin'\n"
+        "        s.admin_credentials = {'email': u.email, 'username': 'admin', 'password': 'x' * 16}\n"
+        "    s.save(force_insert=True)\n"
+        "stores = list(Store.objects.filter(owner=u).order_by('-created_at', '-id'))\n"
+        "one = stores[-1]\n"
+        "bodies = {'/api/v1/auth/me': {'user': user_detail(u)},\n"
+        "          '/api/v1/stores': {'stores': [store_representation(s, u) for s in stores], 'total': 20,\n"
+        "                             'limit': 50, 'offset': 0},\n"
+        "          '/api/v1/stores/' + one.id: {'store': store_representation(one, u)}}\n"
+        "print(json.dumps({'token': tokens_for(u).access, 'bodies': bodies, 'one': one.id}, default=str))\n",
     )
     data = json.loads(out.splitlines()[-1])
-    return data["token"], data["body"]
+    return data["token"], data
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -170,7 +187,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--endpoints", default="/api/v1/auth/me", help="comma-separated authenticated GET paths")
+    parser.add_argument(
+        "--endpoints",
+        default="/api/v1/stores,STORE,/api/v1/auth/me",
+        help="comma-separated authenticated GET paths (STORE: one of the bench tenant's stores)",
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per measurement")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
@@ -180,8 +201,13 @@ def main() -> int:
     wrk = ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="storeplane-bench-"))
     env = bench_env(workdir)
-    token, body = prepare(env)
-    env["BENCH_FLOOR_BODY"] = json.dumps(body)
+    token, prepared = prepare(env)
+    endpoints = [
+        f"/api/v1/stores/{prepared['one']}" if e.strip() == "STORE" else e.strip()
+        for e in args.endpoints.split(",")
+        if e.strip()
+    ]
+    env["BENCH_FLOOR_BODIES"] = json.dumps(prepared["bodies"])
     port = free_port()
     env.update(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(args.workers))
     web_log = open(workdir / "web.log", "w")  # noqa: SIM115  (open for the server's lifetime)
@@ -196,11 +222,10 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(base + "/api/v1/health/live")
-        endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
-        targets = [
-            ("floor: bare Django view", "/bench/floor", None),
-            ("floor: same view under /api/", "/api/v1/bench/floor", None),
-        ] + [(e, e, token) for e in endpoints]
+        targets = []
+        for e in endpoints:  # each endpoint right after the floor view that returns its JSON
+            targets += [(f"floor for {e}", f"/bench/floor?for={e}", None), (e, e, token)]
+        targets.append(("floor under /api/ (stores)", "/api/v1/bench/floor?for=/api/v1/stores", None))
         for _label, path, tok in targets:  # warm-up: imports, connections, caches
             run_wrk(wrk, base + path, tok, argparse.Namespace(**{**vars(args), "duration": 3}))
         results = {label: run_wrk(wrk, base + path, tok, args) for label, path, tok in targets}
@@ -221,12 +246,12 @@ def main() -> int:
         stop(web)
         web_log.close()
 
-    floor = results["floor: bare Django view"]
     print(f"\ngunicorn {args.workers} workers x 4 threads (gthread), DEBUG off; wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s on 127.0.0.1; {os.cpu_count()} CPUs shared with wrk")  # fmt: skip
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'floor/endpoint':>15}")
     print("(ratio: floor req/s divided by the endpoint's; 1.00x = as fast as the bare view)")
     for label, r in results.items():
+        floor = results.get(f"floor for {label}", r)
         ratio = floor["rps"] / r["rps"] if r["rps"] else float("inf")
         print(f"{label:32} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['non2xx']:8d} {ratio:14.2f}x")
         if r["errors"]:

@@ -9,11 +9,11 @@ from django.urls import path
 
 from config.urls import urlpatterns as platform_urlpatterns
 
-FLOOR_BODY = json.loads(os.environ.get("BENCH_FLOOR_BODY", "{}"))
+FLOOR_BODIES = json.loads(os.environ.get("BENCH_FLOOR_BODIES", "{}"))
 
 
 def floor(request):
-    return JsonResponse({"requestId": request.request_id, **FLOOR_BODY})
+    return JsonResponse({"requestId": request.request_id, **FLOOR_BODIES.get(request.GET.get("for", ""), {})})
 
 
 # Twice: outside /api/ (bare Django: no rate limit, no CORS) and inside it (the platform's whole middleware stack).
