@@ -161,8 +161,9 @@ def _run(argv: Sequence[str], step: str, logfile: Path, *, timeout: int = 600, e
     """Runs argv, appending its output to logfile; raises ImageBuildError with the log tail when it fails."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("a") as out:
-        out.write(f"\n$ {' '.join(argv)}\n")
+        out.write(f"\n$ [{time.strftime('%H:%M:%S')}] {' '.join(argv)}\n")
         out.flush()
+        started = time.monotonic()
         try:
             proc = subprocess.run(
                 list(argv), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -171,6 +172,7 @@ def _run(argv: Sequence[str], step: str, logfile: Path, *, timeout: int = 600, e
         except subprocess.TimeoutExpired as exc:
             raise ImageBuildError(f"{step}: timed out after {timeout}s (log: {logfile})") from exc
         out.write(proc.stdout)
+        out.write(f"\n# exit {proc.returncode} after {time.monotonic() - started:.1f}s\n")
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         raise ImageBuildError(f"{step}: exit {proc.returncode} (log: {logfile})\n{tail}")
