@@ -35,8 +35,15 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "storeplane" / "images"
 PODMAN = ("podman", "--runtime", "runc")
 PODMAN_RUN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096")
 
-# Host commands the build needs, and the Debian package that provides each.
-HOST_TOOLS = {"debootstrap": "debootstrap", "podman": "podman", "runc": "runc", "dpkg-deb": "dpkg"}
+# Host commands the build needs, and the Debian package that provides each (catatonit: podman's pod infra
+# container, which the image tests use).
+HOST_TOOLS = {
+    "debootstrap": "debootstrap",
+    "podman": "podman",
+    "runc": "runc",
+    "dpkg-deb": "dpkg",
+    "catatonit": "catatonit",
+}
 
 # Steps the command timeouts must cover on a slow mirror; generous because a cold build downloads ~300 MB.
 APT_TIMEOUT = 900
@@ -156,8 +163,15 @@ IMAGES: dict[str, ImageSpec] = {
 # ----------------------------------------------------------------------------------------------------- processes
 
 
-def _run(argv: Sequence[str], step: str, logfile: Path, *, timeout: int = 600, env: dict[str, str] | None = None,
-         stdin: str | None = None) -> str:
+def _run(
+    argv: Sequence[str],
+    step: str,
+    logfile: Path,
+    *,
+    timeout: int = 600,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> str:
     """Runs argv, appending its output to logfile; raises ImageBuildError with the log tail when it fails."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("a") as out:
@@ -166,8 +180,14 @@ def _run(argv: Sequence[str], step: str, logfile: Path, *, timeout: int = 600, e
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                list(argv), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                timeout=timeout, env=env, check=False,
+                list(argv),
+                input=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                env=env,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise ImageBuildError(f"{step}: timed out after {timeout}s (log: {logfile})") from exc
@@ -215,13 +235,18 @@ def _apt_host(args: Sequence[str], logfile: Path, *, cwd: Path | None = None) ->
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("a") as out:
-        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, timeout=APT_TIMEOUT,
-                              check=False)
+        proc = subprocess.run(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, timeout=APT_TIMEOUT, check=False
+        )
     if proc.returncode == 0:
         return
     # Stale package lists (a fresh or long-idle machine) are the usual cause: refresh once and retry.
-    _run(["apt-get", "-q", "-o", "DPkg::Lock::Timeout=600", "update"], "apt-get update (host)", logfile,
-         timeout=APT_TIMEOUT)
+    _run(
+        ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=600", "update"],
+        "apt-get update (host)",
+        logfile,
+        timeout=APT_TIMEOUT,
+    )
     _run(argv, f"apt-get {' '.join(args)} (host)", logfile, timeout=APT_TIMEOUT, env=env)
 
 
@@ -297,12 +322,9 @@ Acquire::Retries "3";
 
 def _make_base(target: Path, logfile: Path) -> None:
     """debootstrap --variant=minbase plus the chroot config every image build relies on."""
-    _run(["debootstrap", "--variant=minbase", SUITE, str(target), MIRROR], "debootstrap", logfile,
-         timeout=APT_TIMEOUT)
+    _run(["debootstrap", "--variant=minbase", SUITE, str(target), MIRROR], "debootstrap", logfile, timeout=APT_TIMEOUT)
     (target / "etc/apt/sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\n"
-        f"deb {MIRROR} {SUITE}-updates main\n"
-        f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
+        f"deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-updates main\ndeb {SECURITY_MIRROR} {SUITE}-security main\n"
     )
     # Package postinst scripts must not start daemons in the chroot: invoke-rc.d asks policy-rc.d, 101 = "no".
     policy = target / "usr/sbin/policy-rc.d"
@@ -369,8 +391,12 @@ def _install_packages(rootfs: Path, spec: ImageSpec, logfile: Path) -> None:
     packages = " ".join(spec.packages + spec.build_packages)
     with _mounted(rootfs, logfile):
         _chroot(rootfs, "apt-get -q update", f"{spec.name}: apt-get update", logfile)
-        _chroot(rootfs, f"apt-get -y -q install --no-install-recommends {packages}",
-                f"{spec.name}: apt-get install", logfile)
+        _chroot(
+            rootfs,
+            f"apt-get -y -q install --no-install-recommends {packages}",
+            f"{spec.name}: apt-get install",
+            logfile,
+        )
         if spec.name == "medusa":
             _npm_install(rootfs, logfile)
         _copy_assets(rootfs, spec)
@@ -379,8 +405,12 @@ def _install_packages(rootfs: Path, spec: ImageSpec, logfile: Path) -> None:
             shutil.copy2(setup, rootfs / "tmp/storeplane-setup.sh")
             _chroot(rootfs, "sh -eu /tmp/storeplane-setup.sh", f"{spec.name}: setup.sh", logfile)
         if spec.build_packages:
-            _chroot(rootfs, f"apt-get -y -q purge --auto-remove {' '.join(spec.build_packages)}",
-                    f"{spec.name}: purge build packages", logfile)
+            _chroot(
+                rootfs,
+                f"apt-get -y -q purge --auto-remove {' '.join(spec.build_packages)}",
+                f"{spec.name}: purge build packages",
+                logfile,
+            )
 
 
 def _npm_install(rootfs: Path, logfile: Path) -> None:
@@ -470,8 +500,11 @@ def _du_bytes(path: Path) -> int:
 def _pack(rootfs: Path, spec: ImageSpec, work: Path, out: Path, logfile: Path) -> None:
     """tar -> podman import (with the image config) -> podman save --format docker-archive."""
     tarball = work / "rootfs.tar"
-    _run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."],
-         f"{spec.name}: tar rootfs", logfile)
+    _run(
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."],
+        f"{spec.name}: tar rootfs",
+        logfile,
+    )
     argv = [*PODMAN, "import"]
     for change in _changes(spec):
         argv += ["--change", change]
@@ -480,8 +513,11 @@ def _pack(rootfs: Path, spec: ImageSpec, work: Path, out: Path, logfile: Path) -
     tarball.unlink()
     tmp_out = out.with_suffix(".tmp")
     tmp_out.unlink(missing_ok=True)
-    _run([*PODMAN, "save", "--format", "docker-archive", "-o", str(tmp_out), spec.ref],
-         f"{spec.name}: podman save", logfile)
+    _run(
+        [*PODMAN, "save", "--format", "docker-archive", "-o", str(tmp_out), spec.ref],
+        f"{spec.name}: podman save",
+        logfile,
+    )
     tmp_out.rename(out)
     # The tarball is the artifact; leaving the image in podman's store would only pile up old copies.
     subprocess.run([*PODMAN, "rmi", "-f", spec.ref], capture_output=True, check=False)
@@ -509,8 +545,9 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
     meta_path = out.with_suffix(".json")
     if out.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        return BuildResult(spec.ref, out, key, True, time.monotonic() - started, meta.get("rootfs_bytes", 0),
-                           out.stat().st_size)
+        return BuildResult(
+            spec.ref, out, key, True, time.monotonic() - started, meta.get("rootfs_bytes", 0), out.stat().st_size
+        )
     logfile = cache_dir / "logs" / f"{spec.name}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     logfile.write_text(f"# build of {spec.ref} key {key}\n")
@@ -535,8 +572,14 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
     finally:
         _discard_work(work)
     seconds = time.monotonic() - started
-    meta = {"ref": spec.ref, "key": key, "seconds": round(seconds, 1), "rootfs_bytes": rootfs_bytes,
-            "archive_bytes": out.stat().st_size, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    meta = {
+        "ref": spec.ref,
+        "key": key,
+        "seconds": round(seconds, 1),
+        "rootfs_bytes": rootfs_bytes,
+        "archive_bytes": out.stat().st_size,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     for old in cache_dir.glob(f"{spec.name}-*.tar"):
         if old != out:

@@ -11,9 +11,11 @@ for dir in /var/run/apache2 /var/lock/apache2 /var/log/apache2 /var/cache/apache
     install -d -o www-data -g www-data -m 0755 "$dir"
 done
 seed=/usr/local/share/storeplane/wp-content-seed
-cp -R /var/lib/wordpress/wp-content/. "$seed/"
+# Debian's skeleton links its themes and plugins from /usr/share/wordpress: copy the targets (-L), since the seed
+# ends up on a volume, and drop akismet (a spam service that would call out).
+cp -RL /var/lib/wordpress/wp-content/. "$seed/"
 rm -rf "$seed/plugins/akismet"
-cp -R /usr/share/wordpress/wp-content/themes/twentytwentythree "$seed/themes/"
+test -f "$seed/themes/twentytwentythree/style.css" && test ! -L "$seed/themes/twentytwentythree"
 mkdir -p "$seed/uploads" "$seed/upgrade"
 chown -R root:root "$seed"
 install -d -o www-data -g www-data -m 0755 /var/www/wp-content
