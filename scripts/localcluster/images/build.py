@@ -216,17 +216,30 @@ def _chroot(rootfs: Path, script: str, step: str, logfile: Path, *, timeout: int
 
 
 @contextlib.contextmanager
-def _mounted(rootfs: Path, logfile: Path) -> Iterator[None]:
-    """Mounts /proc in the chroot for package scripts and always unmounts it, even when the build fails."""
-    proc_dir = rootfs / "proc"
-    proc_dir.mkdir(exist_ok=True)
-    _run(["mount", "-t", "proc", "proc", str(proc_dir)], "mount /proc", logfile)
+def _mounted(rootfs: Path, cache_dir: Path, logfile: Path) -> Iterator[None]:
+    """Mounts /proc (for package scripts) and the shared apt caches in the chroot; always unmounts them, even when
+    the build fails, so no mount outlives the build."""
+    mounts: list[Path] = []
     try:
+        proc_dir = rootfs / "proc"
+        proc_dir.mkdir(exist_ok=True)
+        _run(["mount", "-t", "proc", "proc", str(proc_dir)], "mount /proc", logfile)
+        mounts.append(proc_dir)
+        # Downloaded .debs and package lists are shared between image builds (under the build lock): a rebuild
+        # downloads only what changed.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            shared = cache_dir / "apt" / Path(sub).name
+            (shared / "partial").mkdir(parents=True, exist_ok=True)
+            target = rootfs / sub
+            target.mkdir(parents=True, exist_ok=True)
+            _run(["mount", "--bind", str(shared), str(target)], f"bind-mount {sub}", logfile)
+            mounts.append(target)
         yield
     finally:
-        if subprocess.run(["umount", str(proc_dir)], check=False, capture_output=True).returncode != 0:
-            # A process left running in the chroot keeps /proc busy: detach it so nothing stays mounted.
-            subprocess.run(["umount", "-l", str(proc_dir)], check=False, capture_output=True)
+        for target in reversed(mounts):
+            if subprocess.run(["umount", str(target)], check=False, capture_output=True).returncode != 0:
+                # A process left running in the chroot keeps it busy: detach it so nothing stays mounted.
+                subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
 
 
 def _apt_host(args: Sequence[str], logfile: Path, *, cwd: Path | None = None) -> None:
@@ -386,10 +399,10 @@ def _create_users(rootfs: Path, spec: ImageSpec, logfile: Path) -> None:
         _chroot(rootfs, script, f"create user {name}", logfile, timeout=60)
 
 
-def _install_packages(rootfs: Path, spec: ImageSpec, logfile: Path) -> None:
+def _install_packages(rootfs: Path, spec: ImageSpec, cache_dir: Path, logfile: Path) -> None:
     shutil.copy2("/etc/resolv.conf", rootfs / "etc/resolv.conf")
     packages = " ".join(spec.packages + spec.build_packages)
-    with _mounted(rootfs, logfile):
+    with _mounted(rootfs, cache_dir, logfile):
         _chroot(rootfs, "apt-get -q update", f"{spec.name}: apt-get update", logfile)
         _chroot(
             rootfs,
@@ -548,6 +561,7 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
         return BuildResult(
             spec.ref, out, key, True, time.monotonic() - started, meta.get("rootfs_bytes", 0), out.stat().st_size
         )
+    out.unlink(missing_ok=True)  # an archive without its .json is from an interrupted build
     logfile = cache_dir / "logs" / f"{spec.name}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     logfile.write_text(f"# build of {spec.ref} key {key}\n")
@@ -562,7 +576,7 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
             base = ensure_base(cache_dir)
             _run(["cp", "-a", str(base), str(rootfs)], f"{spec.name}: copy base", logfile)
             _create_users(rootfs, spec, logfile)
-            _install_packages(rootfs, spec, logfile)
+            _install_packages(rootfs, spec, cache_dir, logfile)
         else:
             rootfs.mkdir()
             _toolbox_rootfs(rootfs, logfile)
@@ -590,10 +604,12 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
 
 
 def _discard_work(work: Path) -> None:
-    """Removes a work dir, first unmounting a /proc a killed build may have left in it."""
-    proc_dir = work / "rootfs" / "proc"
-    if proc_dir.is_dir() and os.path.ismount(proc_dir):
-        subprocess.run(["umount", "-l", str(proc_dir)], check=False, capture_output=True)
+    """Removes a work dir, first unmounting whatever a killed build may have left mounted in it."""
+    prefix = str(work.resolve()) + "/"
+    with open("/proc/mounts") as mounts:
+        targets = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for target in sorted(targets, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
     if work.exists():
         shutil.rmtree(work, ignore_errors=True)
 
