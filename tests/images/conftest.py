@@ -24,6 +24,8 @@ if str(REPO) not in sys.path:
 from scripts.localcluster.images import build  # noqa: E402
 
 PODMAN = list(build.PODMAN)
+# Our podman settings (default ulimits for every container, including a pod's infra container), for our calls only.
+PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(Path(__file__).with_name("containers.conf"))}
 
 
 def podman(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -80,7 +82,7 @@ class Pod:
         if user:
             args += ["--user", user]
         proc = subprocess.run(
-            [*PODMAN, *args, ref], capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env}
+            [*PODMAN, *args, ref], capture_output=True, text=True, timeout=120, check=False, env={**PODMAN_ENV, **env}
         )
         assert proc.returncode == 0, proc.stderr
         self.containers.append(f"{self.name}-{name}")
@@ -104,7 +106,7 @@ class Pod:
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, **(env or {})},
+            env={**PODMAN_ENV, **(env or {})},
         )
 
     def logs(self, container: str) -> str:
