@@ -30,7 +30,9 @@ PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(Path(__file__).with_name("con
 
 def podman(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
     """Runs podman; on an unexpected failure the assertion shows the command's stderr."""
-    proc = subprocess.run([*PODMAN, *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [*PODMAN, *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False, env=PODMAN_ENV
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} ... exit {proc.returncode}: {proc.stderr[-2000:]}")
     return proc

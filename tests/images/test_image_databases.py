@@ -80,7 +80,7 @@ POSTGRES_ENV = {"POSTGRES_USER": "medusa", "POSTGRES_PASSWORD": "p@ss:w'o\\rd", 
 
 
 def _psql(pod, container: str, user: str, password: str, db: str, sql: str):
-    script = 'IFS= read -r pw; PGPASSWORD="$pw" exec psql -X -h 127.0.0.1 -U "$1" -d "$2" -At -c "$3"'
+    script = 'IFS= read -r pw; PGPASSWORD="$pw" exec psql -X -q -h 127.0.0.1 -U "$1" -d "$2" -At -c "$3"'
     return pod.exec(container, "sh", "-c", script, "sh", user, db, sql, stdin=password + "\n")
 
 
