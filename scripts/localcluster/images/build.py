@@ -516,15 +516,23 @@ def _du_bytes(path: Path) -> int:
     return int(out.split()[0])
 
 
-def _pack(rootfs: Path, spec: ImageSpec, work: Path, out: Path, logfile: Path) -> None:
+def _build_podman(cache_dir: Path) -> list[str]:
+    """podman with a store of its own under the cache: importing and removing a build's image there can never touch
+    an image of the same name that tests, the cluster tooling or a developer run from the default store."""
+    store = cache_dir / "podman"
+    return [*PODMAN, "--root", str(store / "root"), "--runroot", str(store / "runroot")]
+
+
+def _pack(rootfs: Path, spec: ImageSpec, work: Path, out: Path, cache_dir: Path, logfile: Path) -> None:
     """tar -> podman import (with the image config) -> podman save --format docker-archive."""
+    podman = _build_podman(cache_dir)
     tarball = work / "rootfs.tar"
     _run(
         ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."],
         f"{spec.name}: tar rootfs",
         logfile,
     )
-    argv = [*PODMAN, "import"]
+    argv = [*podman, "import"]
     for change in _changes(spec):
         argv += ["--change", change]
     argv += ["--message", f"storeplane local image {spec.name}", str(tarball), spec.ref]
@@ -533,13 +541,13 @@ def _pack(rootfs: Path, spec: ImageSpec, work: Path, out: Path, logfile: Path) -
     tmp_out = out.with_suffix(".tmp")
     tmp_out.unlink(missing_ok=True)
     _run(
-        [*PODMAN, "save", "--format", "docker-archive", "-o", str(tmp_out), spec.ref],
+        [*podman, "save", "--format", "docker-archive", "-o", str(tmp_out), spec.ref],
         f"{spec.name}: podman save",
         logfile,
     )
     tmp_out.rename(out)
-    # The tarball is the artifact; leaving the image in podman's store would only pile up old copies.
-    subprocess.run([*PODMAN, "rmi", "-f", spec.ref], capture_output=True, check=False)
+    # The tarball is the artifact; leaving the image in the build store would only pile up old copies.
+    subprocess.run([*podman, "rmi", spec.ref], capture_output=True, check=False)
 
 
 @dataclass
@@ -588,7 +596,7 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
             _toolbox_rootfs(rootfs, logfile)
         _strip(rootfs)
         rootfs_bytes = _du_bytes(rootfs)
-        _pack(rootfs, spec, work, out, logfile)
+        _pack(rootfs, spec, work, out, cache_dir, logfile)
     finally:
         _discard_work(work)
     seconds = time.monotonic() - started
