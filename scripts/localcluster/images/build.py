@@ -572,6 +572,7 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
     meta_path = out.with_suffix(".json")
     if out.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
+        meta_path.touch()  # marks the archive as recently used for _prune (the archive itself stays untouched)
         return BuildResult(
             spec.ref, out, key, True, time.monotonic() - started, meta.get("rootfs_bytes", 0), out.stat().st_size
         )
@@ -609,12 +610,24 @@ def build_image(spec: ImageSpec, cache_dir: Path) -> BuildResult:
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    for old in cache_dir.glob(f"{spec.name}-*.tar"):
-        if old != out:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+    _prune(cache_dir, spec.name)
     log.info("built %s in %.0fs", spec.ref, seconds)
     return BuildResult(spec.ref, out, key, False, seconds, rootfs_bytes, out.stat().st_size)
+
+
+KEEP_ARCHIVES = 3
+
+
+def _prune(cache_dir: Path, name: str) -> None:
+    """Keeps the KEEP_ARCHIVES most recently used archives of an image. More than one: worktrees or branches with
+    different inputs share the cache, and deleting each other's archive would make every run rebuild."""
+    metas = sorted(cache_dir.glob(f"{name}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for meta in metas[KEEP_ARCHIVES:]:
+        meta.with_suffix(".tar").unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+    for archive in cache_dir.glob(f"{name}-*.tar"):
+        if not archive.with_suffix(".json").exists():
+            archive.unlink(missing_ok=True)
 
 
 def _discard_work(work: Path) -> None:
@@ -636,8 +649,29 @@ def build_images(cache_dir: Path, names: Sequence[str] | None = None) -> list[Bu
     unknown = [n for n in selected if n not in IMAGES]
     if unknown:
         raise ImageBuildError(f"unknown image(s): {', '.join(unknown)}; known: {', '.join(IMAGES)}")
-    with _build_lock(cache_dir):
+    with _build_lock(cache_dir), _terminate_as_exception():
         return [build_image(IMAGES[name], cache_dir) for name in selected]
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """Turns SIGTERM into an exception while building, so the `finally` blocks unmount /proc and the apt caches
+    and remove the work dir even when a timeout or an operator stops the build."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise ImageBuildError("image build stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
