@@ -345,7 +345,8 @@ def start(bin_dir: Path) -> dict:
     etcd = _spawn("etcd", ["etcd", "--name", "storeplane", "--data-dir", str(ETCD_DATA),
                            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
                            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                           "--initial-cluster", f"storeplane={peer_url}", "--logger", "zap", "--log-outputs", "stderr"], procs, owner)
+                           "--initial-cluster", f"storeplane={peer_url}", "--logger", "zap", "--log-outputs", "stderr"],
+                  procs, owner)
 
     def etcd_ok() -> bool:
         _expect_alive(etcd)

@@ -113,7 +113,7 @@ def build_toolbox() -> Path:
     }
     for applet in BUSYBOX_APPLETS:
         files[f"bin/{applet}"] = (None, 0o777, "busybox")
-    config = {"Cmd": ["/bin/sh"], "User": "65534:65534", "Env": ["PATH=/bin"], "WorkingDir": "/tmp"}
+    config = {"Cmd": ["/bin/sh"], "User": "65534:65534", "Env": ["PATH=/bin"], "WorkingDir": "/tmp"}  # noqa: S108 - in the image
     write_docker_archive(TOOLBOX_REF, files, config, out)
     stamp.write_text(key)
     return out
