@@ -48,7 +48,6 @@ CNI_DIR = MACHINE_STATE / "cni"
 VOLUMES = MACHINE_STATE / "volumes"
 CONF = MACHINE_STATE / "conf"
 LOGS = MACHINE_STATE / "logs"
-NETNS_DIR = Path("/run/netns")
 
 # Start order; `down` stops in reverse.
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet",
@@ -272,6 +271,8 @@ state = "{CONTAINERD_STATE}"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   disable_apparmor = true
+  # Pod network namespaces under our state dir, not the machine's /run/netns: cleanup finds them by path.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -515,11 +516,6 @@ def _mounts_under(prefixes: tuple[Path, ...]) -> list[str]:
     return sorted(set(mounts), key=len, reverse=True)
 
 
-def _netns_mounts() -> list[str]:
-    # containerd's CRI names pod network namespaces cni-<uuid>; nothing else on these machines uses that prefix.
-    return [m for m in _mounts_under((NETNS_DIR,)) if Path(m).name.startswith("cni-")]
-
-
 def cleanup(owner: dict | None) -> None:
     """Stop everything of a (possibly dead or half-started) cluster and remove its traces; safe to run twice."""
     procs = recorded_procs(owner)
@@ -537,12 +533,9 @@ def cleanup(owner: dict | None) -> None:
     if strays:
         log(f"stopping {len(strays)} leftover processes of a previous cluster")
         _terminate(strays, grace=5)
-    for point in _mounts_under((KUBELET_ROOT, CONTAINERD_ROOT, CONTAINERD_STATE, RUN_DIR)) + _netns_mounts():
+    for point in _mounts_under((KUBELET_ROOT, CONTAINERD_ROOT, CONTAINERD_STATE, RUN_DIR)):
         if run(["umount", point], check=False).returncode != 0:
             run(["umount", "-l", point], check=False)
-    for point in _netns_mounts():
-        with contextlib.suppress(OSError):
-            Path(point).unlink()
     proxy = k8sbuild.BIN_DIR / "kube-proxy"
     if proxy.is_file():
         run([proxy, "--cleanup"], check=False, timeout=60)  # removes the KUBE-* iptables chains

@@ -23,7 +23,8 @@ from .util import ClusterError, log, run
 
 PAUSE_REF = "storeplane.local/pause:local"
 TOOLBOX_REF = "storeplane.local/toolbox:local"
-IMAGES_CACHE = CACHE_DIR / "images"
+IMAGES_CACHE = CACHE_DIR / "cluster-images"  # ours (pause, fallback toolbox)
+STORE_IMAGES_CACHE = CACHE_DIR / "images"  # the images package's cache
 IMPORTED_FILE = MACHINE_STATE / "imported-images.json"  # ref -> sha256 of the tarball last imported
 BUSYBOX_APPLETS = ("sh", "wget", "nc", "sleep", "cat", "echo", "ls", "env", "true", "false", "id", "test", "[",
                    "mkdir", "rm", "grep", "head", "tail", "date", "hostname", "printf", "tr", "wc", "seq", "sed")
@@ -129,7 +130,10 @@ def wanted_images() -> dict[str, Path]:
         build_all = None
     if build_all is not None and os.environ.get("STOREPLANE_SKIP_IMAGES") != "1":
         started = time.monotonic()
-        images.update(build_all(IMAGES_CACHE))
+        try:
+            images.update(build_all(STORE_IMAGES_CACHE))
+        except Exception as exc:  # noqa: BLE001 - any failure of the image build must name itself to the caller
+            raise ClusterError(f"building the local store images failed: {exc}") from exc
         log(f"images package: {len(images) - 1} images ready in {time.monotonic() - started:.0f}s")
     if TOOLBOX_REF not in images:
         images[TOOLBOX_REF] = build_toolbox()
