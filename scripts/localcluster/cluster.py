@@ -565,6 +565,16 @@ def _kill_containers() -> None:
 # ---------------------------------------------------------------------------------------------------- status
 
 
+def _rss_mib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
 def status_lines() -> list[str]:
     owner = read_owner()
     procs = {p.name: p for p in recorded_procs(owner)}
@@ -574,10 +584,14 @@ def status_lines() -> list[str]:
         if proc is None:
             lines.append(f"{name:<24} stopped")
         elif proc.alive():
-            lines.append(f"{name:<24} running  pid {proc.pid}")
+            lines.append(f"{name:<24} running  pid {proc.pid}  rss {_rss_mib(proc.pid)} MiB")
         else:
             lines.append(f"{name:<24} DEAD     pid {proc.pid} (recorded, not running)")
     if owner:
+        alive = [p.pid for p in procs.values() if p.alive()]
+        shims = [pid for pid in _stray_pids() if pid not in alive]
+        total = sum(_rss_mib(pid) for pid in alive + shims)
+        lines.append(f"{'memory':<24} {total} MiB RSS (components and {len(shims)} containerd shims, without pods)")
         api = api_for(owner)
         lines.append(f"{'node localhost':<24} {'Ready' if api.node_ready() else 'NOT READY'}")
         lines.append(f"{'kubeconfig':<24} {KUBECONFIG if KUBECONFIG.exists() else 'missing in this checkout'}")
