@@ -423,6 +423,7 @@ def start(bin_dir: Path) -> dict:
     ], procs, owner)
     wait_until(lambda: _expect_alive(proxy) or _http_ok(f"http://127.0.0.1:{ports['proxy_healthz']}/healthz"),
                60, "kube-proxy healthz")
+    guards.reassert_first()
 
     _apply_storage_class(api)
     _spawn("provisioner", [sys.executable, "-m", "scripts.localcluster.provisioner", api.server, str(TOKEN_FILE),

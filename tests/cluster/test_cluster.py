@@ -76,15 +76,15 @@ def test_node_is_ready_through_the_checkout_kubeconfig(k8s_cluster):
 
 
 def test_traffic_guards_are_installed_while_running(k8s_cluster, k8s_namespace):
-    rules = subprocess.run(["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True, text=True, check=True)
-    forward = rules.stdout.splitlines()
     uplink = guards.uplink()
     assert uplink, "this machine has a default route; the guard must name its interface"
-    assert any(f"-s {POD_CIDR} -o {uplink}" in r and "-j DROP" in r for r in forward)
-    assert any(f"-s {POD_CIDR} ! -o storeplane0" in r and "-j DROP" in r for r in forward)
-    # The drops come before anything that could accept forwarded pod traffic (kube-proxy's and CNI's chains).
-    first_rules = [r for r in forward if r.startswith("-A FORWARD")][:2]
-    assert all(guards.COMMENT in r for r in first_rules)
+    for table in ("mangle", "filter"):
+        rules = subprocess.run(["iptables", "-w", "5", "-t", table, "-S", "FORWARD"], capture_output=True, text=True,
+                               check=True)
+        forward = [r for r in rules.stdout.splitlines() if r.startswith("-A FORWARD")]
+        # The drops come first, before anything that could accept forwarded pod traffic (kube-proxy's jumps).
+        assert f"-s {POD_CIDR} -o {uplink}" in forward[0] and forward[0].endswith("-j DROP"), (table, forward)
+        assert f"-s {POD_CIDR} ! -o storeplane0" in forward[1] and forward[1].endswith("-j DROP"), (table, forward)
     routes = subprocess.run(["ip", "route", "show", "type", "blackhole"], capture_output=True, text=True).stdout
     assert f"blackhole {SERVICE_CIDR}" in routes
 
