@@ -128,14 +128,14 @@ def wanted_images() -> dict[str, Path]:
         from .images.build import build_all  # the images engineer's package; absent until it is merged
     except ImportError:
         build_all = None
-    if build_all is not None and os.environ.get("STOREPLANE_SKIP_IMAGES") != "1":
+    if build_all is not None and not skip_store_images():
         started = time.monotonic()
         try:
             images.update(build_all(STORE_IMAGES_CACHE))
         except Exception as exc:  # noqa: BLE001 - any failure of the image build must name itself to the caller
             raise ClusterError(f"building the local store images failed: {exc}") from exc
         log(f"images package: {len(images) - 1} images ready in {time.monotonic() - started:.0f}s")
-    if TOOLBOX_REF not in images:
+    if TOOLBOX_REF not in images and not skip_store_images():
         images[TOOLBOX_REF] = build_toolbox()
     return images
 
@@ -163,6 +163,12 @@ def list_refs(address: Path) -> dict[str, str]:
     return refs
 
 
+def skip_store_images() -> bool:
+    """STOREPLANE_SKIP_IMAGES=1: keep whatever store images containerd holds (no build, no prune); for iterating on
+    the cluster tooling while the images are being rebuilt elsewhere."""
+    return os.environ.get("STOREPLANE_SKIP_IMAGES") == "1"
+
+
 def import_images(address: Path, images: dict[str, Path]) -> list[str]:
     """Import the tarballs whose content changed since the last import (or whose ref is missing); prune our stale
     refs. Returns the refs imported."""
@@ -182,7 +188,8 @@ def import_images(address: Path, images: dict[str, Path]) -> list[str]:
         IMPORTED_FILE.write_text(json.dumps(recorded, indent=1))
         imported.append(ref)
         log(f"imported {ref} ({tarball.stat().st_size >> 20} MiB) in {time.monotonic() - started:.1f}s")
-    prune(address, set(images))
+    if not skip_store_images():
+        prune(address, set(images))
     return imported
 
 
