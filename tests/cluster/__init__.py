@@ -1,0 +1,1 @@
+"""Tests of the local cluster tooling (scripts/localcluster) and of the cluster itself."""
