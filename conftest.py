@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.tests.clients import client_for
 from accounts.tests.factories import UserFactory
 
 
@@ -41,14 +42,6 @@ def other_tenant(db):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(admin=True)
-
-
-def client_for(user) -> APIClient:
-    from accounts.services import tokens_for
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).access}")
-    return client
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from accounts.models import Role, User
+from accounts.tests.clients import client_for
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

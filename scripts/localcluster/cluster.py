@@ -50,8 +50,16 @@ CONF = MACHINE_STATE / "conf"
 LOGS = MACHINE_STATE / "logs"
 
 # Start order; `down` stops in reverse.
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet",
-         "kube-proxy", "provisioner")
+ORDER = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "provisioner",
+)
 
 
 @dataclass
@@ -183,8 +191,13 @@ def _spawn(name: str, argv: list[str], procs: list[Proc], owner: dict, env: dict
     logfile = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         child = subprocess.Popen(  # noqa: S603 - fixed argv built here
-            argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd="/", env=env,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd="/",
+            env=env,
         )
     finally:
         logfile.close()
@@ -239,20 +252,36 @@ def _containerd_config() -> Path:
     # No registry is reachable and none may be contacted: every pull goes to a closed loopback port and fails fast.
     for host in ("_default", "storeplane.local", "docker.io", "registry.k8s.io", "k8s.gcr.io"):
         (hosts / host).mkdir(parents=True, exist_ok=True)
-        (hosts / host / "hosts.toml").write_text('server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n'
-                                                 '  capabilities = ["pull", "resolve"]\n')
+        (hosts / host / "hosts.toml").write_text(
+            'server = "http://127.0.0.1:9"\n\n[host."http://127.0.0.1:9"]\n  capabilities = ["pull", "resolve"]\n'
+        )
     net = CNI_DIR / "net.d"
     net.mkdir(parents=True, exist_ok=True)
-    (net / "10-storeplane.conflist").write_text(json.dumps({
-        "cniVersion": "0.4.0",
-        "name": "storeplane",
-        "plugins": [
-            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False, "hairpinMode": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]], "routes": [{"dst": "0.0.0.0/0"}],
-                      "dataDir": str(CNI_DIR / "ipam")}},
-            {"type": "loopback"},
-        ],
-    }, indent=1))
+    (net / "10-storeplane.conflist").write_text(
+        json.dumps(
+            {
+                "cniVersion": "0.4.0",
+                "name": "storeplane",
+                "plugins": [
+                    {
+                        "type": "bridge",
+                        "bridge": BRIDGE,
+                        "isGateway": True,
+                        "ipMasq": False,
+                        "hairpinMode": True,
+                        "ipam": {
+                            "type": "host-local",
+                            "ranges": [[{"subnet": POD_CIDR}]],
+                            "routes": [{"dst": "0.0.0.0/0"}],
+                            "dataDir": str(CNI_DIR / "ipam"),
+                        },
+                    },
+                    {"type": "loopback"},
+                ],
+            },
+            indent=1,
+        )
+    )
     config = CONF / "containerd.toml"
     config.write_text(f"""version = 2
 root = "{CONTAINERD_ROOT}"
@@ -332,10 +361,21 @@ def start(bin_dir: Path) -> dict:
     """Start every component in order, waiting for each to be usable; returns the owner record."""
     for d in (ETCD_DATA, CONF, LOGS, KUBELET_ROOT, VOLUMES, CNI_DIR, CONTAINERD_ROOT, CONTAINERD_STATE, RUNC_ROOT):
         d.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler",
-                                             "kubelet", "kubelet_healthz", "proxy_metrics", "proxy_healthz")}
-    owner: dict = {"checkout": str(REPO_ROOT), "started": time.time(), "ports": ports, "procs": [],
-                   "complete": False}
+    ports = {
+        name: free_port()
+        for name in (
+            "etcd",
+            "etcd_peer",
+            "apiserver",
+            "controller_manager",
+            "scheduler",
+            "kubelet",
+            "kubelet_healthz",
+            "proxy_metrics",
+            "proxy_healthz",
+        )
+    }
+    owner: dict = {"checkout": str(REPO_ROOT), "started": time.time(), "ports": ports, "procs": [], "complete": False}
     procs: list[Proc] = []
     t0 = time.monotonic()
     guards.install()
@@ -343,11 +383,32 @@ def start(bin_dir: Path) -> dict:
 
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd_peer']}"
-    etcd = _spawn("etcd", ["etcd", "--name", "storeplane", "--data-dir", str(ETCD_DATA),
-                           "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-                           "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                           "--initial-cluster", f"storeplane={peer_url}", "--logger", "zap", "--log-outputs", "stderr"],
-                  procs, owner)
+    etcd = _spawn(
+        "etcd",
+        [
+            "etcd",
+            "--name",
+            "storeplane",
+            "--data-dir",
+            str(ETCD_DATA),
+            "--listen-client-urls",
+            etcd_url,
+            "--advertise-client-urls",
+            etcd_url,
+            "--listen-peer-urls",
+            peer_url,
+            "--initial-advertise-peer-urls",
+            peer_url,
+            "--initial-cluster",
+            f"storeplane={peer_url}",
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr",
+        ],
+        procs,
+        owner,
+    )
 
     def etcd_ok() -> bool:
         _expect_alive(etcd)
@@ -355,16 +416,31 @@ def start(bin_dir: Path) -> dict:
 
     wait_until(etcd_ok, 60, "etcd health")
 
-    apiserver = _spawn("kube-apiserver", [
-        str(bin_dir / "kube-apiserver"), f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}", "--insecure-port=0",
-        f"--cert-dir={PKI / 'apiserver'}", f"--token-auth-file={PKI / 'tokens.csv'}", "--authorization-mode=RBAC",
-        f"--service-account-issuer=https://127.0.0.1:{ports['apiserver']}",
-        f"--service-account-key-file={PKI / 'sa.pub'}", f"--service-account-signing-key-file={PKI / 'sa.key'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}", "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true", "--kubelet-preferred-address-types=Hostname,InternalIP",
-        "--profiling=false", "--v=1",
-    ], procs, owner)
+    apiserver = _spawn(
+        "kube-apiserver",
+        [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            "--insecure-port=0",
+            f"--cert-dir={PKI / 'apiserver'}",
+            f"--token-auth-file={PKI / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer=https://127.0.0.1:{ports['apiserver']}",
+            f"--service-account-key-file={PKI / 'sa.pub'}",
+            f"--service-account-signing-key-file={PKI / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            "--kubelet-preferred-address-types=Hostname,InternalIP",
+            "--profiling=false",
+            "--v=1",
+        ],
+        procs,
+        owner,
+    )
     api = api_for(owner)
 
     def api_ok() -> bool:
@@ -373,36 +449,71 @@ def start(bin_dir: Path) -> dict:
 
     wait_until(api_ok, 90, "kube-apiserver /readyz")
 
-    cm = _spawn("kube-controller-manager", [
-        str(bin_dir / "kube-controller-manager"), f"--kubeconfig={_component_kubeconfig('controller-manager')}",
-        "--controllers=*,-nodeipam", "--leader-elect=false", f"--service-account-private-key-file={PKI / 'sa.key'}",
-        f"--root-ca-file={PKI / 'apiserver' / 'apiserver.crt'}", "--use-service-account-credentials=false",
-        "--bind-address=127.0.0.1", f"--secure-port={ports['controller_manager']}", "--port=0",
-        f"--cluster-cidr={POD_CIDR}", f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false",
-        "--node-monitor-grace-period=20s", "--pod-eviction-timeout=30s",
-    ], procs, owner)
-    sched = _spawn("kube-scheduler", [
-        str(bin_dir / "kube-scheduler"), f"--kubeconfig={_component_kubeconfig('scheduler')}",
-        "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}", "--port=0",
-        "--profiling=false",
-    ], procs, owner)
+    cm = _spawn(
+        "kube-controller-manager",
+        [
+            str(bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={_component_kubeconfig('controller-manager')}",
+            "--controllers=*,-nodeipam",
+            "--leader-elect=false",
+            f"--service-account-private-key-file={PKI / 'sa.key'}",
+            f"--root-ca-file={PKI / 'apiserver' / 'apiserver.crt'}",
+            "--use-service-account-credentials=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['controller_manager']}",
+            "--port=0",
+            f"--cluster-cidr={POD_CIDR}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--profiling=false",
+            "--node-monitor-grace-period=20s",
+            "--pod-eviction-timeout=30s",
+        ],
+        procs,
+        owner,
+    )
+    sched = _spawn(
+        "kube-scheduler",
+        [
+            str(bin_dir / "kube-scheduler"),
+            f"--kubeconfig={_component_kubeconfig('scheduler')}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['scheduler']}",
+            "--port=0",
+            "--profiling=false",
+        ],
+        procs,
+        owner,
+    )
 
     containerd = _spawn("containerd", ["containerd", "--config", str(_containerd_config())], procs, owner)
 
     def containerd_ok() -> bool:
         _expect_alive(containerd)
-        return CONTAINERD_SOCK.exists() and run(["ctr", "--address", str(CONTAINERD_SOCK), "version"],
-                                                check=False, timeout=10).returncode == 0
+        return (
+            CONTAINERD_SOCK.exists()
+            and run(["ctr", "--address", str(CONTAINERD_SOCK), "version"], check=False, timeout=10).returncode == 0
+        )
 
     wait_until(containerd_ok, 60, "containerd socket")
     _forget_old_containers()
 
-    kubelet = _spawn("kubelet", [
-        str(bin_dir / "kubelet"), f"--config={_kubelet_config(ports['kubelet'], ports['kubelet_healthz'])}",
-        f"--kubeconfig={_component_kubeconfig('kubelet')}", "--container-runtime=remote",
-        f"--container-runtime-endpoint=unix://{CONTAINERD_SOCK}", f"--root-dir={KUBELET_ROOT}",
-        "--hostname-override=localhost", "--runtime-request-timeout=5m", "--v=1",
-    ], procs, owner)
+    kubelet = _spawn(
+        "kubelet",
+        [
+            str(bin_dir / "kubelet"),
+            f"--config={_kubelet_config(ports['kubelet'], ports['kubelet_healthz'])}",
+            f"--kubeconfig={_component_kubeconfig('kubelet')}",
+            "--container-runtime=remote",
+            f"--container-runtime-endpoint=unix://{CONTAINERD_SOCK}",
+            f"--root-dir={KUBELET_ROOT}",
+            "--hostname-override=localhost",
+            "--runtime-request-timeout=5m",
+            "--v=1",
+        ],
+        procs,
+        owner,
+    )
 
     def node_ok() -> bool:
         for proc in (kubelet, cm, sched, apiserver):
@@ -414,20 +525,40 @@ def start(bin_dir: Path) -> dict:
     owner["ready_seconds"] = round(time.monotonic() - t0, 1)
     owner["kubelet_to_ready_seconds"] = round(time.monotonic() - kubelet_started, 1)
 
-    proxy = _spawn("kube-proxy", [
-        str(bin_dir / "kube-proxy"), f"--kubeconfig={_component_kubeconfig('kube-proxy')}",
-        "--hostname-override=localhost", "--proxy-mode=iptables", f"--cluster-cidr={POD_CIDR}", "--masquerade-all",
-        "--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0",
-        "--conntrack-tcp-timeout-close-wait=0", f"--metrics-bind-address=127.0.0.1:{ports['proxy_metrics']}",
-        f"--healthz-bind-address=127.0.0.1:{ports['proxy_healthz']}", "--profiling=false",
-    ], procs, owner)
-    wait_until(lambda: _expect_alive(proxy) or _http_ok(f"http://127.0.0.1:{ports['proxy_healthz']}/healthz"),
-               60, "kube-proxy healthz")
+    proxy = _spawn(
+        "kube-proxy",
+        [
+            str(bin_dir / "kube-proxy"),
+            f"--kubeconfig={_component_kubeconfig('kube-proxy')}",
+            "--hostname-override=localhost",
+            "--proxy-mode=iptables",
+            f"--cluster-cidr={POD_CIDR}",
+            "--masquerade-all",
+            "--conntrack-max-per-core=0",
+            "--conntrack-tcp-timeout-established=0",
+            "--conntrack-tcp-timeout-close-wait=0",
+            f"--metrics-bind-address=127.0.0.1:{ports['proxy_metrics']}",
+            f"--healthz-bind-address=127.0.0.1:{ports['proxy_healthz']}",
+            "--profiling=false",
+        ],
+        procs,
+        owner,
+    )
+    wait_until(
+        lambda: _expect_alive(proxy) or _http_ok(f"http://127.0.0.1:{ports['proxy_healthz']}/healthz"),
+        60,
+        "kube-proxy healthz",
+    )
     guards.reassert_first()
 
     _apply_storage_class(api)
-    _spawn("provisioner", [sys.executable, "-m", "scripts.localcluster.provisioner", api.server, str(TOKEN_FILE),
-                           str(VOLUMES)], procs, owner, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    _spawn(
+        "provisioner",
+        [sys.executable, "-m", "scripts.localcluster.provisioner", api.server, str(TOKEN_FILE), str(VOLUMES)],
+        procs,
+        owner,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     time.sleep(0.5)
     _expect_alive(procs[-1])
     return owner
@@ -522,8 +653,13 @@ def cleanup(owner: dict | None) -> None:
     procs = recorded_procs(owner)
     by_name = {p.name: p for p in procs}
     # Reverse start order: the node's agents first, then the control plane, containerd last.
-    for group in (("provisioner", "kube-proxy"), ("kubelet",), ("kube-controller-manager", "kube-scheduler"),
-                  ("kube-apiserver",), ("etcd",)):
+    for group in (
+        ("provisioner", "kube-proxy"),
+        ("kubelet",),
+        ("kube-controller-manager", "kube-scheduler"),
+        ("kube-apiserver",),
+        ("etcd",),
+    ):
         pids = [by_name[n].pid for n in group if n in by_name and by_name[n].alive()]
         if pids:
             _terminate(pids, grace=10)

@@ -78,8 +78,17 @@ class FakeCli:
     ) -> FakeCli:
         """Script the reply to calls of `tool` whose joined arguments match `pattern` (regex search)."""
         state = self._load()
-        state["rules"].append({"tool": tool, "pattern": pattern, "stdout": stdout, "stderr": stderr,
-                               "exit_code": exit_code, "delay": delay, "times": times})
+        state["rules"].append(
+            {
+                "tool": tool,
+                "pattern": pattern,
+                "stdout": stdout,
+                "stderr": stderr,
+                "exit_code": exit_code,
+                "delay": delay,
+                "times": times,
+            }
+        )
         self._save(state)
         return self
 

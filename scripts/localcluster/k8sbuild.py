@@ -24,8 +24,9 @@ def ensure_built() -> Path:
     """Return the directory with the five binaries, building them first if the cache lacks any (~6 min cold)."""
     if cached():
         return BIN_DIR
-    debian.ensure_packages({k: debian.CLUSTER_PACKAGES[k] for k in ("golang-go", "rsync", "build-essential",
-                                                                     "dpkg-dev")})
+    debian.ensure_packages(
+        {k: debian.CLUSTER_PACKAGES[k] for k in ("golang-go", "rsync", "build-essential", "dpkg-dev")}
+    )
     work = K8S_CACHE / "build"
     started = time.monotonic()
     tree = debian.fetch_source("kubernetes", work)
@@ -42,8 +43,16 @@ def ensure_built() -> Path:
     what = " ".join(f"cmd/{name}" for name in K8S_COMPONENTS)
     logfile = K8S_CACHE / "build.log"
     with logfile.open("w") as out:
-        proc = run(["make", f"WHAT={what}", "GOLDFLAGS=-s -w"], cwd=tree, env=env, timeout=3600, check=False,
-                   capture=False, stdout=out, stderr=out)
+        proc = run(
+            ["make", f"WHAT={what}", "GOLDFLAGS=-s -w"],
+            cwd=tree,
+            env=env,
+            timeout=3600,
+            check=False,
+            capture=False,
+            stdout=out,
+            stderr=out,
+        )
     if proc.returncode != 0:
         shutil.rmtree(tree / "_output", ignore_errors=True)
         raise ClusterError(f"Kubernetes build failed (exit {proc.returncode}); see {logfile}")

@@ -26,14 +26,40 @@ TOOLBOX_REF = "storeplane.local/toolbox:local"
 IMAGES_CACHE = CACHE_DIR / "cluster-images"  # ours (pause, fallback toolbox)
 STORE_IMAGES_CACHE = CACHE_DIR / "images"  # the images package's cache
 IMPORTED_FILE = MACHINE_STATE / "imported-images.json"  # ref -> sha256 of the tarball last imported
-BUSYBOX_APPLETS = ("sh", "wget", "nc", "sleep", "cat", "echo", "ls", "env", "true", "false", "id", "test", "[",
-                   "mkdir", "rm", "grep", "head", "tail", "date", "hostname", "printf", "tr", "wc", "seq", "sed")
+BUSYBOX_APPLETS = (
+    "sh",
+    "wget",
+    "nc",
+    "sleep",
+    "cat",
+    "echo",
+    "ls",
+    "env",
+    "true",
+    "false",
+    "id",
+    "test",
+    "[",
+    "mkdir",
+    "rm",
+    "grep",
+    "head",
+    "tail",
+    "date",
+    "hostname",
+    "printf",
+    "tr",
+    "wc",
+    "seq",
+    "sed",
+)
 # Fixed mtime so the same inputs give the same tarball bytes (and thus the same digest: no needless re-import).
 EPOCH = 1_600_000_000
 
 
-def write_docker_archive(ref: str, files: dict[str, tuple[bytes | None, int, str | None]], config: dict,
-                         out: Path) -> Path:
+def write_docker_archive(
+    ref: str, files: dict[str, tuple[bytes | None, int, str | None]], config: dict, out: Path
+) -> Path:
     """Write a one-layer docker-archive. files: path -> (content or None for a dir, mode, symlink target or None)."""
     layer_buf = io.BytesIO()
     with tarfile.open(fileobj=layer_buf, mode="w", format=tarfile.GNU_FORMAT) as layer:
@@ -67,8 +93,11 @@ def write_docker_archive(ref: str, files: dict[str, tuple[bytes | None, int, str
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
     with tarfile.open(partial, mode="w") as archive:
-        for name, data in ((config_name, config_bytes), (layer_name, layer_bytes),
-                           ("manifest.json", json.dumps(manifest).encode())):
+        for name, data in (
+            (config_name, config_bytes),
+            (layer_name, layer_bytes),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), EPOCH, 0o644
             archive.addfile(info, io.BytesIO(data))
@@ -198,8 +227,9 @@ def prune(address: Path, keep: set[str]) -> None:
     refs = list_refs(address)
     kept_digests = {digest for ref, digest in refs.items() if ref in keep}
     stale = [ref for ref in refs if ref.startswith("storeplane.local/") and ref not in keep]
-    stale += [ref for ref, digest in refs.items() if re.fullmatch(r"sha256:[0-9a-f]{64}", ref)
-              and digest not in kept_digests]
+    stale += [
+        ref for ref, digest in refs.items() if re.fullmatch(r"sha256:[0-9a-f]{64}", ref) and digest not in kept_digests
+    ]
     if stale:
         _ctr(address, "images", "rm", *stale)
         log(f"pruned {len(stale)} stale image refs")

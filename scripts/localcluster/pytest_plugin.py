@@ -82,8 +82,13 @@ def k8s_cluster() -> K8sCluster:
         kubeconfig = cluster.up()
     except (ClusterError, OSError) as exc:
         pytest.fail(f"the local Kubernetes cluster could not start: {exc}", pytrace=False)
-    handle = K8sCluster(kubeconfig=kubeconfig, helm=VENV_BIN / "helm", kubectl=VENV_BIN / "kubectl",
-                        env=cluster_env(KUBECONFIG), started_here=not running)
+    handle = K8sCluster(
+        kubeconfig=kubeconfig,
+        helm=VENV_BIN / "helm",
+        kubectl=VENV_BIN / "kubectl",
+        env=cluster_env(KUBECONFIG),
+        started_here=not running,
+    )
     yield handle
     if handle.started_here and os.environ.get("STOREPLANE_KEEP_CLUSTER") != "1":
         cluster.down()
@@ -104,10 +109,18 @@ def k8s_namespace(k8s_cluster: K8sCluster, request: pytest.FixtureRequest) -> st
         k8s_cluster.helm_run("uninstall", release, "-n", name, "--wait", "--timeout", "60s", check=False, timeout=90)
     # Pods gone from the API at once make the namespace controller finish in seconds instead of backing off while
     # they terminate; the kubelet still stops their containers.
-    k8s_cluster.kubectl_run("-n", name, "delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false",
-                            check=False)
-    k8s_cluster.kubectl_run("delete", "namespace", name, "--wait=true", f"--timeout={NAMESPACE_DELETE_TIMEOUT}s",
-                            "--ignore-not-found", timeout=NAMESPACE_DELETE_TIMEOUT + 30)
+    k8s_cluster.kubectl_run(
+        "-n", name, "delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false", check=False
+    )
+    k8s_cluster.kubectl_run(
+        "delete",
+        "namespace",
+        name,
+        "--wait=true",
+        f"--timeout={NAMESPACE_DELETE_TIMEOUT}s",
+        "--ignore-not-found",
+        timeout=NAMESPACE_DELETE_TIMEOUT + 30,
+    )
 
 
 @pytest.fixture

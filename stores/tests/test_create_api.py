@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
+from accounts.tests.clients import client_for
 from audit.models import AuditEvent
-from conftest import client_for
 from stores.models import Store
 from stores.services import PROVISION_TASK
 from stores.tests.factories import StoreFactory

@@ -208,8 +208,8 @@ class TestDeleteAndRetry:
 def test_two_concurrent_deletes_one_wins_one_409():
     import threading
 
+    from accounts.tests.clients import client_for
     from accounts.tests.factories import UserFactory
-    from conftest import client_for
 
     owner = UserFactory()
     store = ready_store(owner)

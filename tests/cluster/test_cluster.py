@@ -30,13 +30,23 @@ def _json(k8s, *args):
 
 def _wait_ready(k8s, namespace, timeout=240):
     """Wait for every Deployment's pods to be Ready; on timeout, fail with what the pods say."""
-    proc = k8s.kubectl_run("-n", namespace, "wait", "--for=condition=Available", "deployment", "--all",
-                           f"--timeout={timeout}s", check=False, timeout=timeout + 30)
+    proc = k8s.kubectl_run(
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Available",
+        "deployment",
+        "--all",
+        f"--timeout={timeout}s",
+        check=False,
+        timeout=timeout + 30,
+    )
     if proc.returncode != 0:
         pods = k8s.kubectl_run("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout
         events = k8s.kubectl_run("-n", namespace, "get", "events", "--sort-by=.lastTimestamp", check=False).stdout
-        logs = k8s.kubectl_run("-n", namespace, "logs", "--all-containers", "-l", "app", "--tail=30",
-                               check=False).stdout
+        logs = k8s.kubectl_run(
+            "-n", namespace, "logs", "--all-containers", "-l", "app", "--tail=30", check=False
+        ).stdout
         pytest.fail(f"not Ready in {timeout}s:\n{pods}\n{events[-3000:]}\n{logs[-3000:]}")
 
 
@@ -45,7 +55,10 @@ def _http_through_port_forward(k8s, namespace, target, remote_port, path):
     port = free_port()
     forward = subprocess.Popen(
         [str(k8s.kubectl), "-n", namespace, "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote_port}"],
-        env=k8s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=k8s.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert "Forwarding from 127.0.0.1" in forward.stdout.readline()
@@ -79,8 +92,9 @@ def test_traffic_guards_are_installed_while_running(k8s_cluster, k8s_namespace):
     uplink = guards.uplink()
     assert uplink, "this machine has a default route; the guard must name its interface"
     for table in ("mangle", "filter"):
-        rules = subprocess.run(["iptables", "-w", "5", "-t", table, "-S", "FORWARD"], capture_output=True, text=True,
-                               check=True)
+        rules = subprocess.run(
+            ["iptables", "-w", "5", "-t", table, "-S", "FORWARD"], capture_output=True, text=True, check=True
+        )
         forward = [r for r in rules.stdout.splitlines() if r.startswith("-A FORWARD")]
         # The drops come first, before anything that could accept forwarded pod traffic (kube-proxy's jumps).
         assert f"-s {POD_CIDR} -o {uplink}" in forward[0] and forward[0].endswith("-j DROP"), (table, forward)
@@ -89,8 +103,9 @@ def test_traffic_guards_are_installed_while_running(k8s_cluster, k8s_namespace):
     assert f"blackhole {SERVICE_CIDR}" in routes
 
     k8s_cluster.kubectl_run("-n", k8s_namespace, "apply", "-f", str(MANIFESTS / "toolbox-pod.yaml"))
-    k8s_cluster.kubectl_run("-n", k8s_namespace, "wait", "--for=condition=Ready", "pod/toolbox", "--timeout=60s",
-                            timeout=90)
+    k8s_cluster.kubectl_run(
+        "-n", k8s_namespace, "wait", "--for=condition=Ready", "pod/toolbox", "--timeout=60s", timeout=90
+    )
     pod = _json(k8s_cluster, "-n", k8s_namespace, "get", "pod", "toolbox")
     assert pod["spec"]["dnsPolicy"] == "None"
     assert pod["spec"]["dnsConfig"]["nameservers"] == ["127.0.0.1"]
@@ -103,10 +118,24 @@ def test_traffic_guards_are_installed_while_running(k8s_cluster, k8s_namespace):
 
 def test_kubectl_exec_passes_stdin_and_exit_codes(k8s_cluster, k8s_namespace):
     k8s_cluster.kubectl_run("-n", k8s_namespace, "apply", "-f", str(MANIFESTS / "toolbox-pod.yaml"))
-    k8s_cluster.kubectl_run("-n", k8s_namespace, "wait", "--for=condition=Ready", "pod/toolbox", "--timeout=60s",
-                            timeout=90)
-    proc = k8s_cluster.kubectl_run("-n", k8s_namespace, "exec", "-i", "toolbox", "-c", "toolbox", "--", "sh", "-c",
-                                   "tr a-z A-Z; exit 7", input="secret-free stdin\n", check=False)
+    k8s_cluster.kubectl_run(
+        "-n", k8s_namespace, "wait", "--for=condition=Ready", "pod/toolbox", "--timeout=60s", timeout=90
+    )
+    proc = k8s_cluster.kubectl_run(
+        "-n",
+        k8s_namespace,
+        "exec",
+        "-i",
+        "toolbox",
+        "-c",
+        "toolbox",
+        "--",
+        "sh",
+        "-c",
+        "tr a-z A-Z; exit 7",
+        input="secret-free stdin\n",
+        check=False,
+    )
     assert proc.returncode == 7
     assert proc.stdout == "SECRET-FREE STDIN\n"
     ok = k8s_cluster.kubectl_run("-n", k8s_namespace, "exec", "toolbox", "--", "id", "-u")
@@ -115,8 +144,21 @@ def test_kubectl_exec_passes_stdin_and_exit_codes(k8s_cluster, k8s_namespace):
 
 def test_helm_install_and_uninstall_with_wait_then_namespace_deletion(k8s_cluster):
     namespace = f"t-helm-{int(time.time())}"
-    install = k8s_cluster.helm_run("upgrade", "--install", "shop", str(TINY_CHART), "-n", namespace,
-                                   "--create-namespace", "--wait", "--timeout", "90s", "-o", "json", timeout=150)
+    install = k8s_cluster.helm_run(
+        "upgrade",
+        "--install",
+        "shop",
+        str(TINY_CHART),
+        "-n",
+        namespace,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "90s",
+        "-o",
+        "json",
+        timeout=150,
+    )
     assert json.loads(install.stdout)["info"]["status"] == "deployed"
     deployment = _json(k8s_cluster, "-n", namespace, "get", "deployment", "shop-tiny")
     assert deployment["status"].get("readyReplicas") == 1
@@ -131,9 +173,21 @@ def test_helm_install_and_uninstall_with_wait_then_namespace_deletion(k8s_cluste
 
 def test_missing_image_is_a_clear_helm_failure_within_the_timeout(k8s_cluster, k8s_namespace):
     started = time.monotonic()
-    proc = k8s_cluster.helm_run("upgrade", "--install", "broken", str(TINY_CHART), "-n", k8s_namespace,
-                                "--set", "image=storeplane.local/does-not-exist:local", "--wait", "--timeout", "20s",
-                                check=False, timeout=120)
+    proc = k8s_cluster.helm_run(
+        "upgrade",
+        "--install",
+        "broken",
+        str(TINY_CHART),
+        "-n",
+        k8s_namespace,
+        "--set",
+        "image=storeplane.local/does-not-exist:local",
+        "--wait",
+        "--timeout",
+        "20s",
+        check=False,
+        timeout=120,
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode != 0
     assert "context deadline exceeded" in proc.stderr
@@ -146,9 +200,16 @@ def test_missing_image_is_a_clear_helm_failure_within_the_timeout(k8s_cluster, k
 
 
 def test_pvc_of_class_hostpath_binds_and_its_volume_is_removed_after(k8s_cluster, k8s_namespace):
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-             "spec": {"storageClassName": "hostpath", "accessModes": ["ReadWriteOnce"],
-                      "resources": {"requests": {"storage": "1Gi"}}}}
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {
+            "storageClassName": "hostpath",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
     k8s_cluster.kubectl_run("-n", k8s_namespace, "apply", "-f", "-", input=json.dumps(claim))
     deadline = time.monotonic() + 30
     while (pvc := _json(k8s_cluster, "-n", k8s_namespace, "get", "pvc", "data"))["status"].get("phase") != "Bound":
@@ -186,8 +247,9 @@ def test_medusa_and_postgres_from_local_images_answer_health(k8s_cluster, k8s_na
 
 def test_second_up_reuses_the_running_cluster_and_the_builds(k8s_cluster):
     before = cluster.read_owner()
-    proc = subprocess.run([sys.executable, "-m", "scripts.localcluster", "up"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.localcluster", "up"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(KUBECONFIG)
     assert "reusing the running cluster" in proc.stderr
@@ -202,8 +264,13 @@ def test_down_leaves_nothing_behind_and_up_comes_back(k8s_cluster):
     """The costly cycle, done once and last: down removes processes, mounts, rules, routes; up works again."""
     pids = [p.pid for p in cluster.recorded_procs(cluster.read_owner())]
     for _ in range(2):  # safe to run twice
-        proc = subprocess.run([sys.executable, "-m", "scripts.localcluster", "down"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "scripts.localcluster", "down"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
     assert cluster._stray_pids() == []
@@ -214,11 +281,17 @@ def test_down_leaves_nothing_behind_and_up_comes_back(k8s_cluster):
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert "storeplane0" not in links
     assert not KUBECONFIG.exists() and cluster.read_owner() is None
-    status = subprocess.run([sys.executable, "-m", "scripts.localcluster", "status"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60).stdout
+    status = subprocess.run(
+        [sys.executable, "-m", "scripts.localcluster", "status"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert "kube-apiserver" in status and "running" not in status
     # Bring it back for anything that runs after this module; the session fixture tears it down if it started it.
-    up = subprocess.run([sys.executable, "-m", "scripts.localcluster", "up"], cwd=REPO_ROOT, capture_output=True,
-                        text=True, timeout=900)
+    up = subprocess.run(
+        [sys.executable, "-m", "scripts.localcluster", "up"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
+    )
     assert up.returncode == 0, up.stderr[-3000:]
     assert guards.status().startswith("installed")

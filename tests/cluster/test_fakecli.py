@@ -8,8 +8,7 @@ import time
 
 def test_scripted_reply_and_recorded_argv(fake_cli):
     fake_cli.on("helm", r"^status shop-1 ", stdout='{"info": {"status": "failed"}}', stderr="warn\n", exit_code=3)
-    proc = subprocess.run(["helm", "status", "shop-1", "-o", "json"], env=fake_cli.env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(["helm", "status", "shop-1", "-o", "json"], env=fake_cli.env, capture_output=True, text=True)
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, '{"info": {"status": "failed"}}', "warn\n")
     assert fake_cli.calls() == [{"tool": "helm", "argv": ["status", "shop-1", "-o", "json"], "stdin": None}]
 
@@ -17,10 +16,16 @@ def test_scripted_reply_and_recorded_argv(fake_cli):
 def test_times_make_a_sequence_and_stdin_is_recorded(fake_cli):
     fake_cli.on("kubectl", r"^apply", stderr="Error from server (Timeout)", exit_code=1, times=1)
     fake_cli.on("kubectl", r"^apply", stdout="configmap/x created\n")
-    first = subprocess.run([fake_cli.kubectl, "apply", "-f", "-"], input="kind: ConfigMap\n", env=fake_cli.env,
-                           capture_output=True, text=True)
-    second = subprocess.run([fake_cli.kubectl, "apply", "-f", "-"], input="kind: Secret\n", env=fake_cli.env,
-                            capture_output=True, text=True)
+    first = subprocess.run(
+        [fake_cli.kubectl, "apply", "-f", "-"],
+        input="kind: ConfigMap\n",
+        env=fake_cli.env,
+        capture_output=True,
+        text=True,
+    )
+    second = subprocess.run(
+        [fake_cli.kubectl, "apply", "-f", "-"], input="kind: Secret\n", env=fake_cli.env, capture_output=True, text=True
+    )
     assert (first.returncode, first.stderr) == (1, "Error from server (Timeout)")
     assert (second.returncode, second.stdout) == (0, "configmap/x created\n")
     assert [c["stdin"] for c in fake_cli.calls("kubectl")] == ["kind: ConfigMap\n", "kind: Secret\n"]
@@ -42,8 +47,9 @@ def test_delay_lets_a_caller_time_out(fake_cli):
     fake_cli.on("helm", r"^upgrade", delay=5)
     started = time.monotonic()
     try:
-        subprocess.run([fake_cli.helm, "upgrade", "--install", "s", "chart"], env=fake_cli.env, timeout=1,
-                       capture_output=True)
+        subprocess.run(
+            [fake_cli.helm, "upgrade", "--install", "s", "chart"], env=fake_cli.env, timeout=1, capture_output=True
+        )
         raise AssertionError("the fake did not delay")
     except subprocess.TimeoutExpired:
         pass

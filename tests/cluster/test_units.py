@@ -24,10 +24,16 @@ class FakeApi:
 
 
 def _claim(name, phase="Pending", cls="hostpath", volume=None):
-    return {"metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}"},
-            "spec": {"storageClassName": cls, "accessModes": ["ReadWriteOnce"], "volumeName": volume,
-                     "resources": {"requests": {"storage": "2Gi"}}},
-            "status": {"phase": phase}}
+    return {
+        "metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}"},
+        "spec": {
+            "storageClassName": cls,
+            "accessModes": ["ReadWriteOnce"],
+            "volumeName": volume,
+            "resources": {"requests": {"storage": "2Gi"}},
+        },
+        "status": {"phase": phase},
+    }
 
 
 def test_provisioner_creates_a_prebound_volume_only_for_pending_hostpath_claims(tmp_path):
@@ -36,8 +42,13 @@ def test_provisioner_creates_a_prebound_volume_only_for_pending_hostpath_claims(
     assert [(m, p) for m, p, _ in api.writes] == [("POST", "/api/v1/persistentvolumes")]
     pv = api.writes[0][2]
     assert pv["metadata"]["name"] == "pvc-uid-a"
-    assert pv["spec"]["claimRef"] == {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "shop",
-                                      "name": "a", "uid": "uid-a"}
+    assert pv["spec"]["claimRef"] == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "namespace": "shop",
+        "name": "a",
+        "uid": "uid-a",
+    }
     assert pv["spec"]["capacity"] == {"storage": "2Gi"}
     assert pv["spec"]["hostPath"]["path"] == str(tmp_path / "pvc-uid-a")
     assert (tmp_path / "pvc-uid-a").is_dir()
@@ -49,8 +60,10 @@ def test_provisioner_deletes_released_volumes_and_their_directories(tmp_path):
     (tmp_path / "pvc-old").mkdir()
     (tmp_path / "pvc-old" / "ibdata1").write_text("x")
     (tmp_path / "pvc-live").mkdir()
-    pvs = [{"metadata": {"name": "pvc-old"}, "status": {"phase": "Released"}},
-           {"metadata": {"name": "pvc-live"}, "status": {"phase": "Bound"}}]
+    pvs = [
+        {"metadata": {"name": "pvc-old"}, "status": {"phase": "Released"}},
+        {"metadata": {"name": "pvc-live"}, "status": {"phase": "Bound"}},
+    ]
     api = FakeApi([], pvs)
     provisioner.reconcile(api, tmp_path)
     assert api.writes == [("DELETE", "/api/v1/persistentvolumes/pvc-old", None)]
@@ -60,9 +73,11 @@ def test_provisioner_deletes_released_volumes_and_their_directories(tmp_path):
 
 def test_docker_archive_is_what_ctr_import_reads(tmp_path):
     out = localimages.write_docker_archive(
-        "storeplane.local/x:local", {"bin": (None, 0o755, None), "bin/tool": (b"#!/bin/sh\n", 0o755, None),
-                                     "bin/sh": (None, 0o777, "tool")},
-        {"Entrypoint": ["/bin/tool"]}, tmp_path / "x.tar")
+        "storeplane.local/x:local",
+        {"bin": (None, 0o755, None), "bin/tool": (b"#!/bin/sh\n", 0o755, None), "bin/sh": (None, 0o777, "tool")},
+        {"Entrypoint": ["/bin/tool"]},
+        tmp_path / "x.tar",
+    )
     with tarfile.open(out) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))
         assert manifest[0]["RepoTags"] == ["storeplane.local/x:local"]
@@ -72,9 +87,11 @@ def test_docker_archive_is_what_ctr_import_reads(tmp_path):
             assert layer.getmember("bin/sh").linkname == "tool"
     assert config["config"]["Entrypoint"] == ["/bin/tool"]
     again = localimages.write_docker_archive(
-        "storeplane.local/x:local", {"bin": (None, 0o755, None), "bin/tool": (b"#!/bin/sh\n", 0o755, None),
-                                     "bin/sh": (None, 0o777, "tool")},
-        {"Entrypoint": ["/bin/tool"]}, tmp_path / "y.tar")
+        "storeplane.local/x:local",
+        {"bin": (None, 0o755, None), "bin/tool": (b"#!/bin/sh\n", 0o755, None), "bin/sh": (None, 0o777, "tool")},
+        {"Entrypoint": ["/bin/tool"]},
+        tmp_path / "y.tar",
+    )
     assert again.read_bytes() == out.read_bytes()  # same inputs, same bytes: no needless re-import
 
 
