@@ -403,6 +403,10 @@ if PROMETHEUS_MULTIPROC_DIR:
     # prometheus_client reads the variable when it is first imported, which happens after settings load.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(PROMETHEUS_MULTIPROC_DIR).resolve())
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+else:
+    # prometheus_client switches to multiprocess mode when the variable merely exists, and an empty value makes
+    # it write its .db files into the working directory: set-but-empty means "off", so remove it.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 CACHES["default"]["BACKEND"] = "config.metrics.InstrumentedRedisCache"

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings as django_settings
-from tests.cluster.test_cluster import _http_through_port_forward
 
 from provisioning import services
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import recover
+from provisioning.tests.celery_worker import start_worker, wait_for
 from stores import services as store_services
 from stores.models import Store
+from tests.cluster.test_cluster import _http_through_port_forward
 
 pytestmark = pytest.mark.k8s
 ROOT = Path(django_settings.BASE_DIR)
@@ -175,54 +176,6 @@ def test_a_store_whose_image_cannot_start_fails_readably_and_retries_to_ready(re
     store_services.store_retry(store_id=store.id, actor=tenant)
     assert services.provision(store.id, attempt=0) == "ready", explain(store)
     assert Store.objects.get(pk=store.pk).retry_count == 1
-
-
-def start_worker(cluster, *, concurrency: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    db = django_settings.DATABASES["default"]  # the test database: transactional tests commit, so the worker sees it
-    database_url = (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env = {
-        **cluster.env,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_KEY_PREFIX": django_settings.REDIS_KEY_PREFIX,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "HELM_BIN": str(cluster.helm),
-        "KUBECTL_BIN": str(cluster.kubectl),
-        "PROMETHEUS_MULTIPROC_DIR": "",
-        **(extra_env or {}),
-    }
-    return subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/celery"),
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)

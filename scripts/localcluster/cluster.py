@@ -160,8 +160,10 @@ def up() -> Path:
             ensure_images(owner)
             _install_kubeconfig()
             return KUBECONFIG
-        cleanup(owner)
+        # Packages first: cleaning up after an earlier cluster already needs iptables and runc (a fresh machine
+        # has neither).
         debian.ensure_packages()
+        cleanup(owner)
         bin_dir = k8sbuild.ensure_built()
         images = localimages.wanted_images()
         owner = start(bin_dir)
