@@ -3,7 +3,7 @@ by owner: API views, pages and admin lists all come through here)."""
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Window
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -43,13 +43,17 @@ def store_list(
     qs = qs.filter(status=status) if status else qs.exclude(status=StoreStatus.DELETED)
     if engine:
         qs = qs.filter(engine=engine)
-    total = qs.count()
-    return list(qs.order_by("-created_at", "-id")[offset : offset + limit]), total
+    # One round trip: the total rides on every row as COUNT(*) OVER (); only a page past the end (no rows to
+    # carry it) needs a separate count. `secrets` (install-time passwords) is never shown, so never decrypted here.
+    page = list(
+        qs.defer("secrets").annotate(_total=Window(Count("id"))).order_by("-created_at", "-id")[offset : offset + limit]
+    )
+    if page:
+        return page, page[0]._total
+    return page, (0 if offset == 0 else qs.count())
 
 
 def store_counts_by_status(user: User) -> dict[str, int]:
-    from django.db.models import Count
-
     rows = visible_stores(user).values("status").annotate(n=Count("id")).order_by()
     counts = {status: 0 for status in StoreStatus.values}
     counts.update({row["status"]: row["n"] for row in rows})

@@ -75,7 +75,19 @@ class TestList:
             ready_store(tenant, name=f"b-{i}") if i < 2 else StoreFactory(owner=tenant, name=f"b-{i}")
         with CaptureQueriesContext(connection) as large:
             assert len(tenant_api.get("/api/v1/stores").json()["stores"]) == 33
-        assert len(large) == len(small) <= 3
+        assert len(large) == len(small) <= 2  # the user, and the page with its total (COUNT(*) OVER ())
+
+    def test_total_is_right_on_every_page_including_past_the_end(self, tenant, tenant_api):
+        for i in range(3):
+            StoreFactory(owner=tenant, name=f"p-{i}")
+        pages = {offset: tenant_api.get(f"/api/v1/stores?limit=2&offset={offset}").json() for offset in (0, 2, 3, 10)}
+        assert {o: (len(p["stores"]), p["total"]) for o, p in pages.items()} == {
+            0: (2, 3),
+            2: (1, 3),
+            3: (0, 3),
+            10: (0, 3),
+        }
+        assert tenant_api.get("/api/v1/stores?status=failed").json()["total"] == 0
 
 
 class TestGet:

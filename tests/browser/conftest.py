@@ -1,6 +1,6 @@
 """Fixtures of the browser tests: Debian's Chromium driven by Playwright (never a downloaded browser), a fresh
 profile per test, a `Tab` that checks every page it loads (HTML5, console errors, CSP violations) and saves its
-screenshot under artifacts/screenshots/, and `advance_store`, which stands in for the provisioning worker."""
+screenshot under artifacts/screenshots/, and `advance_store`, which moves a store's status without a worker."""
 
 import os
 import re
@@ -164,9 +164,9 @@ def tab(tab_factory) -> Tab:
 
 @pytest.fixture
 def advance_store() -> Callable[..., None]:
-    """Moves a store to its next status the way the provisioning worker would, through the stores services.
-    The real worker is not on this branch: on the local cluster, replace this fixture with one that waits for the
-    worker (the browser assertions stay the same, they only read what the page shows)."""
+    """Moves a store to its next status the way the provisioning worker would, through the stores services: for
+    pages about one status (a failure and its reason, the operator's retry), where making the real worker fail on
+    cue would cost minutes. The full walk (test_tenant_signs_up...) runs the real worker on the local cluster."""
     from stores import services
     from stores.models import Store
 

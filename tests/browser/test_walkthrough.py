@@ -1,17 +1,25 @@
 """What a tenant and an operator do in a real browser: sign up, create a WooCommerce store, watch its page follow
-the worker, see URLs and credentials, delete it; a second tenant gets the 403 page; an operator retries a failed
-store from the console. Every page is checked (HTML5, console, CSP) and screenshotted by `Tab.see`."""
+the real provisioning worker on the local cluster, see URLs and credentials, delete it; a second tenant gets the
+403 page; a tenant reads why a store failed and retries; an operator retries a failed store from the console.
+Every page is checked (HTML5, console, CSP) and screenshotted by `Tab.see`."""
+
+import json
+import re
 
 import pytest
 from playwright.sync_api import expect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from provisioning.tests.celery_worker import start_worker, stop_worker
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 S = StoreStatus
 STORE_PASSWORD = "my-store-admin-pass"
+# A WooCommerce store installs in about two minutes on the local cluster (docs/local-cluster.md); a deletion in one.
+PROVISION_TIMEOUT_MS = 8 * 60_000
+DELETE_TIMEOUT_MS = 4 * 60_000
 
 
 def sign_in(tab, email: str, password: str = DEFAULT_PASSWORD) -> None:
@@ -28,7 +36,28 @@ def sign_in(tab, email: str, password: str = DEFAULT_PASSWORD) -> None:
     tab.see("signed-in")
 
 
-def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, advance_store):
+@pytest.fixture
+def worker_on_cluster(k8s_cluster):
+    """The real provisioning worker (a separate Celery process) on the local cluster; afterwards, whatever a failed
+    walk left behind (releases, namespaces of this test's stores) is removed."""
+    worker = start_worker(k8s_cluster, concurrency=2)
+    yield k8s_cluster
+    stop_worker(worker)
+    for store_id in Store.objects.values_list("id", flat=True):
+        k8s_cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
+        k8s_cluster.kubectl_run("delete", "namespace", store_id, "--ignore-not-found", "--timeout=120s", check=False)
+
+
+def namespace_of(cluster, store_id: str) -> dict | None:
+    out = cluster.kubectl_run("get", "namespace", store_id, "--ignore-not-found", "-o", "json", check=False).stdout
+    return json.loads(out) if out.strip() else None
+
+
+@pytest.mark.k8s
+def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_cluster):
+    """The whole walk on the real platform: the page follows the Celery worker as it installs the store's Helm
+    release on the local cluster, then follows the deletion until the namespace is gone."""
+    cluster = worker_on_cluster
     page = tab.page
     tab.go("/")
     expect(page).to_have_url(tab.base_url + "/login")
@@ -61,21 +90,29 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, advance_store)
     page.get_by_role("button", name="Create store").click()
 
     status = page.locator("#store-status")
-    expect(status).to_have_text("requested")
+    expect(status).to_have_text(re.compile("^(requested|provisioning)$"))
     store = Store.objects.get(name="corner-shop")
     assert (store.engine, store.theme, store.owner.email) == ("woocommerce", "astra", "ada@example.com")
     tab.see("store-requested")
 
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads instead of updating itself
-    advance_store(store.id, "provisioning")
-    expect(status).to_have_text("provisioning")
-    advance_store(store.id, "ready")
-    expect(status).to_have_text("ready")
+    expect(status).to_have_text("provisioning", timeout=60_000)
+    expect(page.locator("#store-timeline")).to_contain_text("Create: helm install", timeout=60_000)
+    tab.see("store-provisioning")
+    expect(status).to_have_text(re.compile("^(ready|failed)$"), timeout=PROVISION_TIMEOUT_MS)
+    store.refresh_from_db()
+    assert store.status == S.READY, f"{store.status}: {store.failure_reason}"
     assert page.evaluate("window.__sameDocument === true")
     expect(page.locator("#store-live")).to_have_attribute("data-poll", "off")
-    expect(page.get_by_role("link", name="http://corner-shop.localhost", exact=True)).to_be_visible()
-    expect(page.get_by_role("link", name="http://corner-shop.localhost/wp-admin")).to_be_visible()
-    expect(page.locator("#store-timeline")).to_contain_text("Provisioning")
+
+    # What the worker made, on the cluster: the store's namespace, labelled for its owner and engine.
+    labels = namespace_of(cluster, store.id)["metadata"]["labels"]
+    assert labels["storeplane.io/store-id"] == store.id and labels["storeplane.io/engine"] == "woocommerce"
+    assert store.storefront_url == f"http://{store.id}.localhost"
+    expect(page.get_by_role("link", name=store.storefront_url, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=store.storefront_url + "/wp-admin")).to_be_visible()
+    for step in ("namespace", "helm install", "readiness", "engine setup", "ready"):
+        expect(page.locator("#store-timeline")).to_contain_text(f"Create: {step}")
     expect(page.get_by_text(STORE_PASSWORD)).to_have_count(0)
     tab.see("store-ready")
 
@@ -87,9 +124,11 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, advance_store)
     expect(page.get_by_role("heading", name="Delete corner-shop?")).to_be_visible()
     tab.see("delete-confirm")
     page.get_by_role("button", name="Yes, delete this store").click()
-    expect(status).to_have_text("deleting")
-    advance_store(store.id, "deleted")
-    expect(status).to_have_text("deleted")
+    expect(status).to_have_text(re.compile("^(deleting|deleted)$"))
+    expect(status).to_have_text(re.compile("^(deleted|failed)$"), timeout=DELETE_TIMEOUT_MS)
+    store.refresh_from_db()
+    assert store.status == S.DELETED, f"{store.status}: {store.failure_reason}"
+    assert namespace_of(cluster, store.id) is None
     tab.see("store-deleted")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
