@@ -26,6 +26,22 @@ MEDUSA_LOGIN_CHECK = (
 )
 
 
+# The WP-CLI calls after the install, in one exec (each exec is an API round trip and a PHP start): activate
+# WooCommerce, apply the theme, set the currency, then prove the plugin is active. Constant script; the theme ($1)
+# and WP-CLI's own options ("$@") arrive as argv items, which the shell expands but never parses as code.
+WOOCOMMERCE_CONFIGURE = """set -e
+theme=$1; shift
+wp plugin activate woocommerce "$@"
+if [ -n "$theme" ]; then
+  wp option update template "$theme" "$@"
+  wp option update stylesheet "$theme" "$@"
+fi
+wp option update woocommerce_currency USD "$@"
+wp plugin is-active woocommerce "$@" || { echo "WooCommerce did not activate." >&2; exit 3; }
+"""
+WOOCOMMERCE_INACTIVE = 3
+
+
 def component_pod(store: Store, component: str) -> str:
     pods = kubectl.get_pods(store.namespace, selector=f"app.kubernetes.io/component={component}")
     running = [p for p in pods if p.phase == "Running" and p.ready]
@@ -72,15 +88,13 @@ def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, p
             stdin=password.encode() + b"\n",
             secrets=[password],
         )
-    _wp(ctx, store, pod, "plugin", "activate", "woocommerce")
-    if store.theme:
-        _wp(ctx, store, pod, "option", "update", "template", store.theme)
-        _wp(ctx, store, pod, "option", "update", "stylesheet", store.theme)
-    _wp(ctx, store, pod, "option", "update", "woocommerce_currency", "USD")
+    path = [f"--path={settings.WORDPRESS_PATH}"] if settings.WORDPRESS_PATH else []
     try:
-        _wp(ctx, store, pod, "plugin", "is-active", "woocommerce")
+        _exec(ctx, store, pod, "wordpress", ["sh", "-c", WOOCOMMERCE_CONFIGURE, "sh", store.theme or "", *path])
     except CommandFailed as error:
-        raise EngineSetupFailed("WooCommerce did not activate.") from error
+        if error.returncode == WOOCOMMERCE_INACTIVE:
+            raise EngineSetupFailed("WooCommerce did not activate.") from error
+        raise
 
 
 def set_woocommerce_password(ctx: StepContext, store: Store, *, password: str) -> None:

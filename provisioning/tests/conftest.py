@@ -139,4 +139,9 @@ def cluster(fake_tool, settings, tmp_path):
     def installs():
         return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
-    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs)
+    def wp_calls():
+        """WP-CLI calls made by the setup script, one "arg|arg|" line each."""
+        wp = Path(f"{record}.wp")
+        return wp.read_text().splitlines() if wp.exists() else []
+
+    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs, wp_calls=wp_calls)

@@ -83,6 +83,17 @@ if has("exec"):
         print("Error establishing a database connection", file=sys.stderr); sys.exit(1)
     if "is-installed" in command:
         sys.exit(1)
+    if command[0] == "sh":
+        # The platform's constant setup script runs for real, against a scripted `wp` that logs each call's argv.
+        import subprocess, tempfile
+        bindir = tempfile.mkdtemp()
+        inactive = '[ "$1 $2" = "plugin is-active" ] && exit 1\n' if fail == "inactive" else ""
+        with open(os.path.join(bindir, "wp"), "w") as wp:
+            wp.write("#!/bin/sh\nprintf '%s|' \"$@\" >> " + RECORD + ".wp\necho >> " + RECORD + ".wp\n" + inactive
+                     + "echo Success\n")
+        os.chmod(os.path.join(bindir, "wp"), 0o755)
+        done = subprocess.run(command, env={"PATH": bindir + ":/usr/bin:/bin"}, capture_output=True, text=True)
+        sys.stdout.write(done.stdout); sys.stderr.write(done.stderr); sys.exit(done.returncode)
     print("Success"); sys.exit(0)
 if has("delete", "namespace"):
     print("namespace \"x\" deleted"); sys.exit(0)

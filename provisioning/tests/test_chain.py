@@ -53,6 +53,14 @@ def test_a_woocommerce_store_goes_ready_with_every_step_recorded(cluster, caplog
     assert "--prompt=admin_password" in wp_install["argv"] and wp_install["stdin"] == "tenant-chosen-pw\n"
     assert "tenant-chosen-pw" not in everything_recorded(store)
     assert "tenant-chosen-pw" not in caplog.text
+    # After the install, one exec configures WooCommerce: the theme is an argv item, WP-CLI runs in order.
+    assert cluster.wp_calls() == [
+        "plugin|activate|woocommerce|",
+        "option|update|template|storefront|",
+        "option|update|stylesheet|storefront|",
+        "option|update|woocommerce_currency|USD|",
+        "plugin|is-active|woocommerce|",
+    ]
     # The namespace carries the store's labels.
     applied = next(json.loads(c["stdin"]) for c in cluster.kubectl.calls if "apply" in c["argv"])
     assert applied["metadata"]["labels"]["storeplane.io/store-id"] == store.id
@@ -103,6 +111,22 @@ def test_engine_setup_failure_fails_the_store(cluster):
     assert services.provision(store.id) == "failed"
     store.refresh_from_db()
     assert store.status == "failed"
+    assert ProvisioningRun.objects.get(store=store, step="engine_setup").status == RunStatus.FAILED
+
+
+def test_woocommerce_that_does_not_activate_fails_the_store_with_that_reason(cluster, settings):
+    settings.WORDPRESS_PATH = "/var/www/html"
+    cluster.control.set(kubectl="inactive")
+    store = StoreFactory(theme=None)
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert (store.status, store.failure_reason) == ("failed", "WooCommerce did not activate.")
+    # No theme: only the plugin and currency, each with WP-CLI's --path.
+    assert cluster.wp_calls() == [
+        "plugin|activate|woocommerce|--path=/var/www/html|",
+        "option|update|woocommerce_currency|USD|--path=/var/www/html|",
+        "plugin|is-active|woocommerce|--path=/var/www/html|",
+    ]
     assert ProvisioningRun.objects.get(store=store, step="engine_setup").status == RunStatus.FAILED
 
 
