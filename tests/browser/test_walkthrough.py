@@ -90,7 +90,7 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     page.get_by_role("button", name="Create store").click()
 
     status = page.locator("#store-status")
-    expect(status).to_have_text(re.compile("^(requested|provisioning)$"))
+    expect(status).to_have_text(re.compile(r"^\s*(requested|provisioning)\s*$"))
     store = Store.objects.get(name="corner-shop")
     assert (store.engine, store.theme, store.owner.email) == ("woocommerce", "astra", "ada@example.com")
     tab.see("store-requested")
@@ -99,7 +99,7 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     expect(status).to_have_text("provisioning", timeout=60_000)
     expect(page.locator("#store-timeline")).to_contain_text("Create: helm install", timeout=60_000)
     tab.see("store-provisioning")
-    expect(status).to_have_text(re.compile("^(ready|failed)$"), timeout=PROVISION_TIMEOUT_MS)
+    expect(status).to_have_text(re.compile(r"^\s*(ready|failed)\s*$"), timeout=PROVISION_TIMEOUT_MS)
     store.refresh_from_db()
     assert store.status == S.READY, f"{store.status}: {store.failure_reason}"
     assert page.evaluate("window.__sameDocument === true")
@@ -124,8 +124,8 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     expect(page.get_by_role("heading", name="Delete corner-shop?")).to_be_visible()
     tab.see("delete-confirm")
     page.get_by_role("button", name="Yes, delete this store").click()
-    expect(status).to_have_text(re.compile("^(deleting|deleted)$"))
-    expect(status).to_have_text(re.compile("^(deleted|failed)$"), timeout=DELETE_TIMEOUT_MS)
+    expect(status).to_have_text(re.compile(r"^\s*(deleting|deleted)\s*$"))
+    expect(status).to_have_text(re.compile(r"^\s*(deleted|failed)\s*$"), timeout=DELETE_TIMEOUT_MS)
     store.refresh_from_db()
     assert store.status == S.DELETED, f"{store.status}: {store.failure_reason}"
     assert namespace_of(cluster, store.id) is None
