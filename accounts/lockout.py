@@ -132,3 +132,41 @@ def registration_guard(request: HttpRequest | None) -> None:
 
 def registered(request: HttpRequest | None, user) -> None:
     record_security_event("registration", request=request, email=user.email, actor=user)
+
+
+# --- the operator's view (the console) ---
+
+
+def failed_logins(email: str) -> int | None:
+    """Failed logins axes holds against this email (its database handler), or None when the table cannot be read."""
+    from axes.models import AccessAttempt
+    from django.db import DatabaseError, transaction
+    from django.db.models import Max
+
+    try:
+        with transaction.atomic():  # a savepoint: a failed read must not break the rest of the page's queries
+            found = AccessAttempt.objects.filter(username=_credentials(email)["username"]).aggregate(
+                n=Max("failures_since_start")
+            )["n"]
+    except DatabaseError:
+        return None
+    return found or 0
+
+
+def user_unlock(*, user, actor, ip_address: str | None = None) -> int:
+    """Clears axes' failed attempts for this user's email (from every address); returns how many records were
+    removed. Audited as a security event with the operator as actor."""
+    from axes.utils import reset
+
+    from audit.services import security_event
+
+    removed = reset(username=_credentials(user.email)["username"])
+    security_event(
+        action="account_unlocked",
+        email=actor.email,
+        ip_address=ip_address,
+        actor=actor,
+        unlockedEmail=user.email,
+        removedAttempts=removed,
+    )
+    return removed

@@ -281,7 +281,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 HEALTH_KUBERNETES_CHECK = "provisioning.kubectl.health_check"
 HEALTH_CONCURRENCY_STATS = "provisioning.concurrency.stats"
-HEALTH_BREAKER_STATS = "provisioning.breaker.all_stats"
 # --- end provisioning engine ---
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -177,7 +177,7 @@ def test_audit_filters_by_event_type_store_and_actor(console, tenant, other_tena
     assert "beta broke" in by_actor and "alpha step" not in by_actor
 
 
-def test_a_really_locked_user_shows_and_the_unlock_lets_them_log_in(console, tenant):
+def test_a_really_locked_user_shows_and_the_unlock_lets_them_log_in(console, admin_user, tenant):
     from rest_framework.test import APIClient
 
     from accounts.tests.factories import DEFAULT_PASSWORD
@@ -192,32 +192,12 @@ def test_a_really_locked_user_shows_and_the_unlock_lets_them_log_in(console, ten
         "/admin/accounts/user/", {"action": "unlock", ACTION_CHECKBOX_NAME: [tenant.pk]}, follow=True
     ).content.decode()
     assert "Unlocked 1 user(s)" in page
-    again = client.post("/api/v1/auth/login", {"email": tenant.email, "password": DEFAULT_PASSWORD}, format="json")
-    assert again.status_code == 200
-
-
-def test_with_axes_a_locked_user_shows_and_can_be_unlocked(console, admin_user, tenant, monkeypatch, settings):
-    settings.AXES_FAILURE_LIMIT = 5
-    failures = {tenant.email: 5}
-    monkeypatch.setattr("accounts.admin.axes_enabled", lambda: True)
-    monkeypatch.setattr("accounts.admin.lockout_failures", lambda email: failures.get(email, 0))
-
-    def fake_reset(*, username):
-        return 1 if failures.pop(username, None) else 0
-
-    monkeypatch.setattr("accounts.admin.axes_reset", fake_reset)
-    assert "locked (5 failures)" in console.get("/admin/accounts/user/").content.decode()
-    page = console.post(
-        "/admin/accounts/user/", {"action": "unlock", ACTION_CHECKBOX_NAME: [tenant.pk]}, follow=True
-    ).content.decode()
-    assert "Unlocked 1 user(s); 1 failure record(s) cleared." in page
     assert "locked (5 failures)" not in page
     event = AuditEvent.objects.get(event_type=EventType.SECURITY, metadata__action="account_unlocked")
-    assert (event.actor_email, event.metadata["unlockedEmail"], event.metadata["removedAttempts"]) == (
-        admin_user.email,
-        tenant.email,
-        1,
-    )
+    assert (event.actor_email, event.metadata["unlockedEmail"]) == (admin_user.email, tenant.email)
+    assert event.metadata["removedAttempts"] >= 1
+    again = client.post("/api/v1/auth/login", {"email": tenant.email, "password": DEFAULT_PASSWORD}, format="json")
+    assert again.status_code == 200
 
 
 def test_an_operator_can_deactivate_a_user_but_not_delete_one(console):
