@@ -16,6 +16,9 @@ RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY="$(python -c 'import secrets; print(sec
     CREDENTIALS_ENCRYPTION_KEY="$(python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
     python manage.py collectstatic --noinput
 
+# The Prometheus multiprocess directory (compose mounts a volume shared by web and workers here); a new named
+# volume takes this owner.
+RUN mkdir -p /srv/metrics && chown storeplane:storeplane /srv/metrics
 USER storeplane
 EXPOSE 8000
 CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

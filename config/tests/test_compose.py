@@ -32,7 +32,7 @@ def test_health_checks_and_ordering():
 
 def test_named_volumes_and_no_public_ports():
     data = load()
-    assert set(data["volumes"]) == {"pgdata", "redisdata"}
+    assert set(data["volumes"]) == {"pgdata", "redisdata", "metrics"}
     assert data["services"]["postgres"]["volumes"][0].startswith("pgdata:")
     for service in data["services"].values():
         for port in service.get("ports", []):
@@ -44,3 +44,17 @@ def test_image_runs_as_non_root_with_the_same_server_settings():
     assert "FROM python:3.11-slim" in dockerfile
     assert "\nUSER storeplane" in dockerfile
     assert "config/gunicorn.py" in dockerfile and (ROOT / "config" / "gunicorn.py").is_file()
+
+
+def test_web_and_workers_share_one_metrics_directory_emptied_before_they_start():
+    """Each container has its own filesystem: without a shared volume /metrics would miss what workers counted."""
+    services = load()["services"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["PROMETHEUS_MULTIPROC_DIR"] == "/srv/metrics", name
+        assert env["PROMETHEUS_MULTIPROC_RESET"] == "false", name  # gunicorn must not wipe a worker's files
+        assert "metrics:/srv/metrics" in services[name]["volumes"], name
+    migrate = services["migrate"]
+    assert "metrics:/srv/metrics" in migrate["volumes"]
+    assert migrate["command"][-1].startswith("find /srv/metrics -mindepth 1 -delete && ")
+    assert "mkdir -p /srv/metrics && chown storeplane:storeplane /srv/metrics" in (ROOT / "Dockerfile").read_text()
