@@ -196,6 +196,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", default=os.environ.get("GUNICORN_WORKERS", "2"))
+    parser.add_argument("--max-requests", type=int, default=0, help="gunicorn max_requests (0: never recycle)")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -209,7 +210,13 @@ def main() -> int:
     ]
     env["BENCH_FLOOR_BODIES"] = json.dumps(prepared["bodies"])
     port = free_port()
-    env.update(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(args.workers))
+    # Worker recycling (max_requests) lands in whichever measurement happens to cross the count, and the floor's
+    # thousands of requests per second push every worker there: off by default, so runs compare steady states.
+    env.update(
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS=str(args.workers),
+        GUNICORN_MAX_REQUESTS=str(args.max_requests),
+    )
     web_log = open(workdir / "web.log", "w")  # noqa: SIM115  (open for the server's lifetime)
     web = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi:application"],
@@ -246,7 +253,8 @@ def main() -> int:
         stop(web)
         web_log.close()
 
-    print(f"\ngunicorn {args.workers} workers x 4 threads (gthread), DEBUG off; wrk -t{args.threads} "
+    print(f"\ngunicorn {args.workers} workers x {env.get('GUNICORN_THREADS', '4')} threads (gthread), "
+          f"max_requests {args.max_requests}, DEBUG off; wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s on 127.0.0.1; {os.cpu_count()} CPUs shared with wrk")  # fmt: skip
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'floor/endpoint':>15}")
     print("(ratio: floor req/s divided by the endpoint's; 1.00x = as fast as the bare view)")
