@@ -38,9 +38,12 @@ def _close_open_runs(store: Store, reason: str) -> None:
 
 def recover(*, dry_run: bool = False) -> list[str]:
     lines: list[str] = []
-    candidates = Store.objects.filter(
-        status__in=[S.REQUESTED, S.PROVISIONING, S.DELETING], updated_at__lt=_idle_since()
-    ).order_by("created_at")
+    # Only what the sweep reads: a row whose encrypted fields cannot be read must not stop the whole sweep.
+    candidates = (
+        Store.objects.filter(status__in=[S.REQUESTED, S.PROVISIONING, S.DELETING], updated_at__lt=_idle_since())
+        .only("id", "status", "namespace", "helm_release", "created_at", "updated_at")
+        .order_by("created_at")
+    )
     for store in candidates:
         if concurrency.is_store_locked(store.id):
             continue  # a worker is on it
@@ -52,7 +55,11 @@ def recover(*, dry_run: bool = False) -> list[str]:
         if dry_run:
             lines.append(f"{store.id} {store.status}: would {action}")
             continue
-        lines.append(_recover_one(store))
+        try:
+            lines.append(_recover_one(store))
+        except Exception as error:  # one store's failure is reported, and the others are still recovered
+            logger.exception("recovery of %s failed", store.id, extra={"store_id": store.id})
+            lines.append(f"{store.id} {store.status}: recovery failed ({type(error).__name__}); next sweep retries")
     return lines
 
 

@@ -112,3 +112,22 @@ def test_a_sweep_makes_the_same_number_of_cluster_calls_for_1_or_20_stores(clust
     reconcile(dry_run=True)
     many = len(cluster.helm.calls) + len(cluster.kubectl.calls) - few
     assert few == many == 2
+
+
+def test_a_store_whose_secrets_cannot_be_read_does_not_stop_the_sweep(cluster):
+    """A key lost or changed (CREDENTIALS_ENCRYPTION_KEY) makes one row unreadable: that store is reported and left
+    as it is (its secrets are never regenerated over the unreadable ones), and every other store is recovered."""
+    unreadable = idle(StoreFactory(status="provisioning", secrets={"dbPassword": "kept-under-an-old-key"}))
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a token no configured key decrypts
+        cursor.execute(
+            "UPDATE stores_store SET secrets = %s WHERE id = %s", ["gAAAAABnot-a-valid-token", unreadable.pk]
+        )
+    requested = idle(StoreFactory(status="requested"))
+    lines = recover()
+    assert f"{requested.id} requested: re-enqueued provisioning" in lines
+    assert f"{unreadable.id} provisioning: recovery failed (ImproperlyConfigured); next sweep retries" in lines
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, secrets FROM stores_store WHERE id = %s", [unreadable.pk])
+        assert cursor.fetchone() == ("provisioning", "gAAAAABnot-a-valid-token")
