@@ -107,20 +107,10 @@ def main() -> None:
     from stores.services import store_create
 
     limit = settings.PROVISIONING_MAX_CONCURRENT
+    from provisioning.tests.celery_worker import worker_argv
+
     worker = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/celery"),
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            str(limit + 1),
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_argv(concurrency=limit + 1, loglevel="WARNING"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

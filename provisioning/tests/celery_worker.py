@@ -12,6 +12,16 @@ from django.conf import settings as django_settings
 ROOT = Path(django_settings.BASE_DIR)
 
 
+def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """A prefork worker of the project's venv, without the chatter (gossip, mingle, heartbeat) a lone worker needs
+    not; bench/provisioning starts the same one."""
+    return [
+        str(ROOT / ".venv/bin/celery"),
+        *("-A", "config", "worker", "--concurrency", str(concurrency), "--loglevel", loglevel),
+        *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+    ]
+
+
 def start_worker(cluster, *, concurrency: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     db = django_settings.DATABASES["default"]  # the test database: transactional tests commit, so the worker sees it
     database_url = (
@@ -29,19 +39,7 @@ def start_worker(cluster, *, concurrency: int, extra_env: dict[str, str] | None 
         **(extra_env or {}),
     }
     return subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/celery"),
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        worker_argv(concurrency=concurrency),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
