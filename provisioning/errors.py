@@ -52,6 +52,19 @@ class ClusterUnreachable(CommandFailed):
     retryable = True
     infrastructure = True
 
+    def __init__(self, *, argv: Sequence[str], returncode: int, stderr_tail: str, stdout_tail: str = "") -> None:
+        # What a tenant reads first is that the cluster was away, not which tool said so; the tool's own last line
+        # follows for operators.
+        summary = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"
+        super().__init__(
+            argv=argv,
+            returncode=returncode,
+            stderr_tail=stderr_tail,
+            stdout_tail=stdout_tail,
+            message=f"The Kubernetes cluster could not be reached; safe to retry once it is back. "
+            f"({_program(argv)}: {summary})",
+        )
+
 
 class CommandTimedOut(CommandError):
     """The command outlived its timeout; its whole process group was killed."""

@@ -23,20 +23,32 @@ def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
 
 
 def start_worker(cluster, *, concurrency: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A worker on the local cluster (the k8s_cluster fixture's kubeconfig, helm and kubectl)."""
+    return spawn_worker(
+        {
+            **cluster.env,
+            "KUBECONFIG": str(cluster.kubeconfig),
+            "HELM_BIN": str(cluster.helm),
+            "KUBECTL_BIN": str(cluster.kubectl),
+            **(extra_env or {}),
+        },
+        concurrency=concurrency,
+    )
+
+
+def spawn_worker(overlay: dict[str, str], *, concurrency: int) -> subprocess.Popen:
+    """A worker on this test run's database and Redis prefix, with `overlay` (the cluster it talks to) on top."""
     db = django_settings.DATABASES["default"]  # the test database: transactional tests commit, so the worker sees it
     database_url = (
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env = {
-        **cluster.env,
+        **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": database_url,
         "REDIS_KEY_PREFIX": django_settings.REDIS_KEY_PREFIX,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "HELM_BIN": str(cluster.helm),
-        "KUBECTL_BIN": str(cluster.kubectl),
         "PROMETHEUS_MULTIPROC_DIR": "",
-        **(extra_env or {}),
+        **overlay,
     }
     return subprocess.Popen(
         worker_argv(concurrency=concurrency),

@@ -1,6 +1,7 @@
 """What a tenant and an operator do in a real browser: sign up, create a WooCommerce store, watch its page follow
 the real provisioning worker on the local cluster, see URLs and credentials, delete it; a second tenant gets the
-403 page; a tenant reads why a store failed and retries; an operator retries a failed store from the console.
+403 page; with no cluster, the real worker fails the store and the page says why; a tenant reads why a store
+failed and retries; an operator retries a failed store from the console.
 Every page is checked (HTML5, console, CSP) and screenshotted by `Tab.see`."""
 
 import json
@@ -10,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from provisioning.tests.celery_worker import start_worker, stop_worker
+from provisioning.tests.celery_worker import ROOT, spawn_worker, start_worker, stop_worker
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
 
@@ -134,6 +135,55 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text("No stores yet.")).to_be_visible()
     tab.see("dashboard-after-delete")
+
+
+# An API server address on loopback where nothing listens: kubectl is refused at once, no packet leaves the machine.
+KUBECONFIG_NOWHERE = """apiVersion: v1
+kind: Config
+clusters: [{name: nowhere, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: nobody, user: {token: not-a-real-token}}]
+contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]
+current-context: nowhere
+"""
+
+
+@pytest.fixture
+def worker_without_cluster(tmp_path):
+    """The real worker, real helm and kubectl, and a kubeconfig whose API server is not there (no retries, so the
+    store fails on the first refusal instead of after the backoff schedule)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG_NOWHERE)
+    worker = spawn_worker(
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "HELM_BIN": str(ROOT / ".venv/bin/helm"),
+            "KUBECTL_BIN": str(ROOT / ".venv/bin/kubectl"),
+            "PROVISIONING_TASK_MAX_RETRIES": "0",
+        },
+        concurrency=1,
+    )
+    yield
+    stop_worker(worker)
+
+
+def test_with_no_cluster_the_tenant_watches_the_store_fail_with_the_reason(tab, worker_without_cluster):
+    tenant = UserFactory()
+    sign_in(tab, tenant.email)
+    tab.go("/stores/new")
+    tab.see("create-no-cluster")
+    tab.page.get_by_label("Store name").fill("no-cluster-shop")
+    tab.page.get_by_role("button", name="Create store").click()
+    status = tab.page.locator("#store-status")
+    expect(status).to_have_text(re.compile(r"^\s*(requested|provisioning|failed)\s*$"))
+    expect(status).to_have_text("failed", timeout=90_000)
+    store = Store.objects.get(name="no-cluster-shop")
+    assert store.status == S.FAILED and "127.0.0.1:1" in store.failure_reason, store.failure_reason
+    expect(tab.page.locator("#failure-reason")).to_contain_text(
+        "The Kubernetes cluster could not be reached; safe to retry once it is back."
+    )
+    expect(tab.page.locator("#store-timeline")).to_contain_text("Create: namespace")
+    expect(tab.page.get_by_role("link", name="Retry provisioning")).to_be_visible()
+    tab.see("store-failed-no-cluster")
 
 
 def test_a_second_tenant_gets_the_403_page(tab):
