@@ -8,6 +8,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -140,8 +142,6 @@ def registered(request: HttpRequest | None, user) -> None:
 def failed_logins(email: str) -> int | None:
     """Failed logins axes holds against this email (its database handler), or None when the table cannot be read."""
     from axes.models import AccessAttempt
-    from django.db import DatabaseError, transaction
-    from django.db.models import Max
 
     try:
         with transaction.atomic():  # a savepoint: a failed read must not break the rest of the page's queries

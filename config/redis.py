@@ -25,14 +25,11 @@ def get_redis() -> redis.Redis:
     return client
 
 
-def _forget_client() -> None:
+def reset_redis_client() -> None:
     """Tests point the platform at another Redis: the next get_redis() builds a new client."""
     global _client
     with _creating:
         _client = None
-
-
-get_redis.cache_clear = _forget_client  # the name tests used with functools.cache
 
 
 def key(*parts: str) -> str:

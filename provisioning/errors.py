@@ -41,7 +41,7 @@ class CommandFailed(CommandError):
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         self.stdout_tail = stdout_tail
-        summary = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"
+        summary = last_line(stderr_tail)
         super().__init__(message or f"{_program(argv)} exited with code {returncode}: {summary}", argv=argv)
 
 
@@ -55,14 +55,13 @@ class ClusterUnreachable(CommandFailed):
     def __init__(self, *, argv: Sequence[str], returncode: int, stderr_tail: str, stdout_tail: str = "") -> None:
         # What a tenant reads first is that the cluster was away, not which tool said so; the tool's own last line
         # follows for operators.
-        summary = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"
         super().__init__(
             argv=argv,
             returncode=returncode,
             stderr_tail=stderr_tail,
             stdout_tail=stdout_tail,
             message=f"The Kubernetes cluster could not be reached; safe to retry once it is back. "
-            f"({_program(argv)}: {summary})",
+            f"({_program(argv)}: {last_line(stderr_tail)})",
         )
 
 
@@ -136,3 +135,8 @@ class CircuitOpen(ProvisioningError):
 
 def _program(argv: Sequence[str]) -> str:
     return argv[0].rsplit("/", 1)[-1] if argv else "command"
+
+
+def last_line(stderr_tail: str) -> str:
+    """How a CLI says what went wrong: the last line of its stderr."""
+    return stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"

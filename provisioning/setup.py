@@ -57,9 +57,12 @@ def _exec(ctx: StepContext, store: Store, pod: str, container: str, argv: list[s
     return result
 
 
+def _wp_options() -> list[str]:
+    return [f"--path={settings.WORDPRESS_PATH}"] if settings.WORDPRESS_PATH else []
+
+
 def _wp(ctx: StepContext, store: Store, pod: str, *args: str, **kwargs):
-    path = [f"--path={settings.WORDPRESS_PATH}"] if settings.WORDPRESS_PATH else []
-    return _exec(ctx, store, pod, "wordpress", ["wp", *args, *path], **kwargs)
+    return _exec(ctx, store, pod, "wordpress", ["wp", *args, *_wp_options()], **kwargs)
 
 
 def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, password: str) -> None:
@@ -88,9 +91,9 @@ def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, p
             stdin=password.encode() + b"\n",
             secrets=[password],
         )
-    path = [f"--path={settings.WORDPRESS_PATH}"] if settings.WORDPRESS_PATH else []
     try:
-        _exec(ctx, store, pod, "wordpress", ["sh", "-c", WOOCOMMERCE_CONFIGURE, "sh", store.theme or "", *path])
+        configure = ["sh", "-c", WOOCOMMERCE_CONFIGURE, "sh", store.theme or "", *_wp_options()]
+        _exec(ctx, store, pod, "wordpress", configure)
     except CommandFailed as error:
         if error.returncode == WOOCOMMERCE_INACTIVE:
             raise EngineSetupFailed("WooCommerce did not activate.") from error

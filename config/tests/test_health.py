@@ -21,14 +21,14 @@ def test_health_reports_database_and_redis_with_latency(api):
 
 
 def test_health_is_503_when_redis_is_unreachable(api, settings):
-    from config.redis import get_redis
+    from config.redis import reset_redis_client
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1 of loopback
-    get_redis.cache_clear()
+    reset_redis_client()
     try:
         response = api.get("/api/v1/health")
     finally:
-        get_redis.cache_clear()
+        reset_redis_client()
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"

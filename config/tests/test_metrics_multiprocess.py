@@ -2,6 +2,10 @@
 gauges dropped so active_provisioning_operations never counts a process that is gone."""
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,11 +40,6 @@ def test_an_exited_worker_loses_its_live_gauges_but_keeps_its_counters(hooks, tm
 
 def test_an_empty_multiproc_dir_turns_multiprocess_off_instead_of_writing_into_the_working_directory(tmp_path):
     """A worker started with PROMETHEUS_MULTIPROC_DIR="" once left counter_*.db files in the repository."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     script = (
         "import django; django.setup();"

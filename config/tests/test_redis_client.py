@@ -1,15 +1,14 @@
 """The process's Redis client is built once even when a worker's threads ask for it at the same moment."""
 
 import threading
+import time
 
-from config.redis import get_redis
+import redis
+
+from config.redis import get_redis, reset_redis_client
 
 
 def test_threads_asking_at_once_share_one_client_and_none_is_closed_under_another(monkeypatch):
-    import time
-
-    import redis
-
     build = redis.Redis.from_url
 
     def slow_build(*args, **kwargs):  # widens the window in which a second thread could build its own client
@@ -17,7 +16,7 @@ def test_threads_asking_at_once_share_one_client_and_none_is_closed_under_anothe
         return build(*args, **kwargs)
 
     monkeypatch.setattr(redis.Redis, "from_url", slow_build)
-    get_redis.cache_clear()
+    reset_redis_client()
     barrier = threading.Barrier(16)
     clients, errors = [], []
 
@@ -42,4 +41,4 @@ def test_threads_asking_at_once_share_one_client_and_none_is_closed_under_anothe
     assert errors == []
     assert len({id(c) for c in clients}) == 1 and len(clients) == 16
     assert get_redis() is clients[0]
-    get_redis.cache_clear()  # the next test builds a client without the slow builder
+    reset_redis_client()  # the next test builds a client without the slow builder

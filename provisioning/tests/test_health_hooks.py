@@ -43,16 +43,16 @@ def test_health_is_degraded_when_the_cluster_is_unreachable(api, settings, fake_
 
 
 def test_health_still_renders_when_redis_is_down(api, settings):
-    from config.redis import get_redis
+    from config.redis import reset_redis_client
     from provisioning import breaker
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1 of loopback
-    get_redis.cache_clear()
+    reset_redis_client()
     try:
         response = api.get("/api/v1/health")
         state = breaker.state_value("helm")
     finally:
-        get_redis.cache_clear()
+        reset_redis_client()
     assert response.status_code == 503
     body = response.json()
     assert body["concurrency"]["error"] == "Redis unavailable"
