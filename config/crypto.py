@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+UNREADABLE_MESSAGE = "A stored secret cannot be decrypted with CREDENTIALS_ENCRYPTION_KEY."
+
 
 @cache
 def _fernet() -> MultiFernet:
@@ -36,17 +38,47 @@ def decrypt_json(token: str) -> Any:
     try:
         return json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken as exc:
-        raise ImproperlyConfigured("A stored secret cannot be decrypted with CREDENTIALS_ENCRYPTION_KEY.") from exc
+        raise ImproperlyConfigured(UNREADABLE_MESSAGE) from exc
+
+
+class Unreadable:
+    """A stored secret that no configured key decrypts (the key was lost or changed). Loading the row still works,
+    so one such store does not break a list, a page or a sweep; using the value raises ImproperlyConfigured, and it
+    is truthy so that code reading `value or {}` never takes it for "nothing stored yet" and regenerates secrets
+    over it. Saving the row writes the original token back unchanged."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<unreadable secret>"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImproperlyConfigured(UNREADABLE_MESSAGE)
+
+    __getitem__ = __iter__ = __len__ = __contains__ = get = keys = items = values = _refuse
+
+
+def is_unreadable(value: Any) -> bool:
+    return isinstance(value, Unreadable)
 
 
 class EncryptedJSONField(models.TextField):
     """A JSON value stored as a Fernet token: readable only with CREDENTIALS_ENCRYPTION_KEY (newest key first;
-    older keys still decrypt, so keys can be rotated)."""
+    older keys still decrypt, so keys can be rotated). A token no key decrypts loads as `Unreadable`."""
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return None
-        return decrypt_json(value)
+        try:
+            return decrypt_json(value)
+        except ImproperlyConfigured:
+            return Unreadable(value)
 
     def to_python(self, value):
         return value
@@ -54,4 +86,6 @@ class EncryptedJSONField(models.TextField):
     def get_prep_value(self, value):
         if value is None:
             return None
+        if isinstance(value, Unreadable):
+            return value.token
         return encrypt_json(value)

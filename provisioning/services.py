@@ -14,6 +14,7 @@ from django.conf import settings
 from audit.models import EventType
 from audit.services import audit_record
 from config import metrics
+from config.crypto import UNREADABLE_MESSAGE, is_unreadable
 from provisioning import concurrency, helm, kubectl
 from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout
 from provisioning.models import Operation
@@ -27,6 +28,10 @@ logger = logging.getLogger("storeplane.provisioning")
 S = StoreStatus
 
 MANAGED_BY = "storeplane"
+SECRETS_UNREADABLE_REASON = (
+    "The store's stored secrets cannot be decrypted (the platform's encryption key changed). An operator must "
+    "restore the old key in CREDENTIALS_ENCRYPTION_KEY; then retry."
+)
 
 
 class DeletionIncomplete(ProvisioningError):
@@ -99,6 +104,11 @@ def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None, fi
             logger.info("provision: %s is %s; nothing to do", store_id, store.status, extra={"store_id": store_id})
             return "skipped"
         store = Store.objects.select_related("owner").get(pk=store_id)
+        if is_unreadable(store.secrets) or is_unreadable(store.admin_credentials):
+            # Generating new secrets would lock the release out of its own database: an operator restores the key.
+            logger.error("provision %s: %s", store_id, UNREADABLE_MESSAGE, extra={"store_id": store_id})
+            _fail(store_id, SECRETS_UNREADABLE_REASON, errorCode="SECRETS_UNREADABLE")
+            return "failed"
         secrets = ensure_secrets(store)
         run = Attempt(store, Operation.CREATE, attempt, task_id, secret_values(store, secrets))
         try:
@@ -185,7 +195,9 @@ def delete(store_id: str, *, attempt: int = 0, task_id: str | None = None, final
         if store.status != S.DELETING:
             logger.info("delete: %s is %s; nothing to do", store_id, store.status, extra={"store_id": store_id})
             return "skipped"
-        run = Attempt(store, Operation.DELETE, attempt, task_id, secret_values(store, store.secrets or {}))
+        # Uninstalling needs no secret: a store whose secrets no key decrypts can still be deleted.
+        known = {} if is_unreadable(store.secrets) else (store.secrets or {})
+        run = Attempt(store, Operation.DELETE, attempt, task_id, secret_values(store, known))
         try:
             with _slot(store, "delete"):
                 _delete_chain(run)

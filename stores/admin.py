@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
 from audit.models import AuditEvent, EventType
+from config.crypto import is_unreadable
 from config.errors import PlatformError
 from config.net import client_ip
 from stores import services
@@ -70,6 +71,8 @@ class StoreAdmin(admin.ModelAdmin):
 
     @admin.display(description="Admin credentials")
     def credentials_state(self, obj: Store) -> str:
+        if is_unreadable(obj.admin_credentials):
+            return "unreadable: no key in CREDENTIALS_ENCRYPTION_KEY decrypts them (restore the old key)"
         return "set (shown to the owner only)" if obj.admin_credentials else "not set"
 
     @admin.display(description="Timeline")

@@ -18,7 +18,7 @@ def visible_stores(user: User) -> QuerySet[Store]:
 
 def store_get_for_user(user: User, store_id: str) -> Store:
     """The store, if this user may see it: 404 when it does not exist, 403 when it is someone else's."""
-    store = Store.objects.filter(pk=store_id).first()
+    store = Store.objects.defer("secrets").filter(pk=store_id).first()  # helm's secrets: never shown, not decrypted
     if store is None:
         raise StoreNotFound(store_id)
     if not user.is_admin and store.owner_id != user.pk:

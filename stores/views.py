@@ -19,7 +19,7 @@ from audit.models import AuditEvent, EventType
 from config.errors import PlatformError
 from config.net import client_ip
 from stores import selectors, services
-from stores.api.serializers import STORE_ID_RE, admin_credentials_for
+from stores.api.serializers import STORE_ID_RE, admin_credentials_for, credentials_unreadable
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.forms import StoreCreateForm
 from stores.models import IN_PROGRESS_STATES, Store, StoreStatus
@@ -123,6 +123,7 @@ def _store_context(request: AuthedRequest, store: Store, *, reveal: bool = False
         "is_owner": is_owner,
         "credentials": shown,
         "can_reveal": is_owner and credentials is not None and not reveal,
+        "credentials_unreadable": credentials_unreadable(store),
         "can_delete": store.status in (S.READY, S.FAILED),
         "can_retry": store.status == S.FAILED,
         "polling": store.status in IN_PROGRESS_STATES,

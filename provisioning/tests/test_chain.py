@@ -11,8 +11,11 @@ from audit.models import AuditEvent
 from provisioning import concurrency, services
 from provisioning.errors import ClusterUnreachable
 from provisioning.models import ProvisioningRun, RunStatus
+from stores import services as store_services
 from stores.models import Store
 from stores.tests.factories import StoreFactory
+from stores.tests.test_read_api import ready_store
+from stores.tests.test_unreadable_secrets import TOKEN, make_unreadable, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +174,22 @@ def test_a_namespace_that_stays_leaves_the_store_failed_not_deleted(cluster, set
     store.refresh_from_db()
     assert store.status == "failed" and store.deleted_at is None
     assert store.failure_reason == f"Deletion failed: Namespace {store.id} was still terminating after 1 seconds."
+
+
+def test_secrets_no_key_decrypts_fail_the_store_and_nothing_is_generated(cluster, tenant):
+    store = StoreFactory(owner=tenant, secrets={"dbPassword": "kept"})
+    make_unreadable(store, "secrets")
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and "restore the old key in CREDENTIALS_ENCRYPTION_KEY" in store.failure_reason
+    assert stored(store)[2] == TOKEN  # the old secrets are kept for when the key comes back
+    assert cluster.helm.calls == [] and cluster.kubectl.calls == []
+
+
+def test_a_store_whose_secrets_no_key_decrypts_can_still_be_deleted(cluster, tenant):
+    store = ready_store(tenant)
+    store_services.store_request_deletion(store_id=store.id, actor=tenant)
+    make_unreadable(store, "admin_credentials", "secrets")
+    assert services.delete(store.id) == "deleted"
+    assert Store.objects.get(pk=store.pk).status == "deleted"
+    assert any("uninstall" in c["argv"] for c in cluster.helm.calls)

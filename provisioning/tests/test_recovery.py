@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from provisioning import concurrency
+from provisioning import concurrency, recovery
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import reconcile, recover
 from stores.models import Store
@@ -114,9 +114,9 @@ def test_a_sweep_makes_the_same_number_of_cluster_calls_for_1_or_20_stores(clust
     assert few == many == 2
 
 
-def test_a_store_whose_secrets_cannot_be_read_does_not_stop_the_sweep(cluster):
-    """A key lost or changed (CREDENTIALS_ENCRYPTION_KEY) makes one row unreadable: that store is reported and left
-    as it is (its secrets are never regenerated over the unreadable ones), and every other store is recovered."""
+def test_a_store_whose_secrets_cannot_be_read_is_recovered_and_keeps_them(cluster):
+    """A key lost or changed (CREDENTIALS_ENCRYPTION_KEY) makes one row's secrets unreadable: the sweep recovers
+    that store like any other and writes its secrets back untouched (never regenerated over the unreadable ones)."""
     unreadable = idle(StoreFactory(status="provisioning", secrets={"dbPassword": "kept-under-an-old-key"}))
     from django.db import connection
 
@@ -127,7 +127,24 @@ def test_a_store_whose_secrets_cannot_be_read_does_not_stop_the_sweep(cluster):
     requested = idle(StoreFactory(status="requested"))
     lines = recover()
     assert f"{requested.id} requested: re-enqueued provisioning" in lines
-    assert f"{unreadable.id} provisioning: recovery failed (ImproperlyConfigured); next sweep retries" in lines
+    assert any(line.startswith(f"{unreadable.id} provisioning: failed (worker lost)") for line in lines)
     with connection.cursor() as cursor:
         cursor.execute("SELECT status, secrets FROM stores_store WHERE id = %s", [unreadable.pk])
-        assert cursor.fetchone() == ("provisioning", "gAAAAABnot-a-valid-token")
+        assert cursor.fetchone() == ("failed", "gAAAAABnot-a-valid-token")
+
+
+def test_one_store_whose_recovery_fails_does_not_stop_the_sweep(cluster, monkeypatch):
+    broken = idle(StoreFactory(status="provisioning"))
+    requested = idle(StoreFactory(status="requested"))
+    real = recovery._close_open_runs
+
+    def close_open_runs(store, reason):
+        if store.pk == broken.pk:
+            raise RuntimeError("database hiccup")
+        return real(store, reason)
+
+    monkeypatch.setattr(recovery, "_close_open_runs", close_open_runs)
+    lines = recover()
+    assert f"{broken.id} provisioning: recovery failed (RuntimeError); next sweep retries" in lines
+    assert f"{requested.id} requested: re-enqueued provisioning" in lines
+    assert Store.objects.get(pk=broken.pk).status == "provisioning"  # left for the next sweep, not half-done

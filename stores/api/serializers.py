@@ -1,5 +1,6 @@
 """Request validation (contract §1.4 #5-#11) and the serialized Store and audit entries (§1.5)."""
 
+import logging
 import re
 from typing import Any
 
@@ -8,12 +9,14 @@ from rest_framework import serializers
 from accounts.models import User
 from audit.models import AuditEvent
 from config.api import iso
+from config.crypto import UNREADABLE_MESSAGE, is_unreadable
 from config.validation import ContractSerializer, StrictCharField
 from stores.models import Engine, Store, StoreStatus, Theme
 from stores.validators import store_name_error
 
 STORE_ID_RE = re.compile(r"^store-[a-f0-9]{8}$")
 MASK = "\u2022" * 8
+logger = logging.getLogger(__name__)
 
 
 class StoreCreateSerializer(ContractSerializer):
@@ -100,10 +103,19 @@ def mask_email(email: str | None) -> str | None:
     return (local[:2] if len(local) >= 3 else "") + "****@" + domain
 
 
+def credentials_unreadable(store: Store) -> bool:
+    """A ready store whose credentials no configured key decrypts (the key was lost or changed): they read as null
+    and the rest of the store still reads; the operator must put the old key back in CREDENTIALS_ENCRYPTION_KEY."""
+    return store.status == StoreStatus.READY and is_unreadable(store.admin_credentials)
+
+
 def admin_credentials_for(store: Store, viewer: User) -> dict[str, Any] | None:
     """Null until the store is ready. The owner sees the values; anyone else (an admin) sees them masked."""
     creds = store.admin_credentials if store.status == StoreStatus.READY else None
     if not creds:
+        return None
+    if credentials_unreadable(store):
+        logger.error("store %s: %s", store.id, UNREADABLE_MESSAGE, extra={"store_id": store.id})
         return None
     if store.owner_id == viewer.pk:
         return {k: creds.get(k) for k in ("email", "username", "password") if k in creds}
