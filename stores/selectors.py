@@ -18,9 +18,12 @@ def visible_stores(user: User) -> QuerySet[Store]:
 
 def store_get_for_user(user: User, store_id: str) -> Store:
     """The store, if this user may see it: 404 when it does not exist, 403 when it is someone else's."""
-    store = Store.objects.defer("secrets").filter(pk=store_id).first()  # helm's secrets: never shown, not decrypted
-    if store is None:
-        raise StoreNotFound(store_id)
+    # get(), not first(): first() would add the model's ORDER BY to a primary-key lookup. `secrets` (helm's) is never
+    # shown, so never decrypted here.
+    try:
+        store = Store.objects.defer("secrets").get(pk=store_id)
+    except Store.DoesNotExist:
+        raise StoreNotFound(store_id) from None
     if not user.is_admin and store.owner_id != user.pk:
         raise StoreAccessDenied()
     return store
