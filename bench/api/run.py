@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 BENCH_DB = "storeplane_bench"
+API_FLOOR = "floor under /api/ (stores)"
 
 
 def ensure_wrk() -> str:
@@ -146,12 +147,14 @@ def run_wrk(wrk: str, url: str, token: str | None, args) -> dict:
         argv[1:1] = ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=args.duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
+        "requests": requests,
         "p50": p50,
         "p99": p99,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -167,6 +170,18 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (/proc/PID/stat utime and stime)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -193,8 +208,8 @@ def main() -> int:
         default="/api/v1/stores,STORE,/api/v1/auth/me",
         help="comma-separated authenticated GET paths (STORE: one of the bench tenant's stores)",
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per measurement window")
-    parser.add_argument("--rounds", type=int, default=3, help="floor/endpoint pairs measured per endpoint")
+    parser.add_argument("--duration", type=int, default=6, help="seconds of load per measurement window")
+    parser.add_argument("--rounds", type=int, default=5, help="floor/endpoint pairs measured per endpoint")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", default=os.environ.get("GUNICORN_WORKERS", "2"))
@@ -234,15 +249,20 @@ def main() -> int:
         targets = []
         for e in endpoints:  # each endpoint right after the floor view that returns its JSON
             targets += [(f"floor for {e}", f"/bench/floor?for={e}", None), (e, e, token)]
-        targets.append(("floor under /api/ (stores)", "/api/v1/bench/floor?for=/api/v1/stores", None))
+        targets.append((API_FLOOR, "/api/v1/bench/floor?for=/api/v1/stores", None))
         for _label, path, tok in targets:  # warm-up: imports, connections, caches
             run_wrk(wrk, base + path, tok, argparse.Namespace(**{**vars(args), "duration": 3}))
         # Rounds of back-to-back pairs (floor, then its endpoint): on a small shared machine the rate drifts by 2x
         # between windows, so each ratio comes from neighbouring windows and the median over rounds is reported.
         rounds: dict[str, list[dict]] = {label: [] for label, _, _ in targets}
+        web_pids = [web.pid, *children(web.pid)]
         for _ in range(args.rounds):
             for label, path, tok in targets:
-                rounds[label].append(run_wrk(wrk, base + path, tok, args))
+                before = cpu_seconds(web_pids)
+                result = run_wrk(wrk, base + path, tok, args)
+                # CPU the web processes spent per request: unlike req/s, barely moved by what else the machine runs.
+                result["cpu_ms"] = (cpu_seconds(web_pids) - before) * 1000 / max(1, result["requests"])
+                rounds[label].append(result)
 
         worker = subprocess.Popen(
             [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
@@ -263,19 +283,31 @@ def main() -> int:
     print(f"\ngunicorn {args.workers} workers x {env.get('GUNICORN_THREADS', '4')} threads (gthread), "
           f"max_requests {args.max_requests}, DEBUG off; wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s on 127.0.0.1; {os.cpu_count()} CPUs shared with wrk")  # fmt: skip
-    print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'floor/endpoint':>15}")
-    print(f"(medians over {args.rounds} rounds; ratio: floor req/s divided by the endpoint's in the same round, "
-          "median and range; 1.00x = as fast as the bare view)")  # fmt: skip
+    api_floor = rounds[API_FLOOR]
+    print(f"{'':44} {'req/s':>7} {'p50':>7} {'p99':>7} {'non':>5} {'floor/endpoint req/s':>20} "
+          f"{'web CPU':>8} {'CPU vs floor':>12} {'CPU vs /api/':>12}")  # fmt: skip
+    print(f"{'':44} {'':>7} {'ms':>7} {'ms':>7} {'2xx':>5} {'median (range)':>20} {'ms/req':>8}")
     for label, runs in rounds.items():
         floors = rounds.get(f"floor for {label}", runs)
         ratios = sorted(f["rps"] / r["rps"] if r["rps"] else float("inf") for f, r in zip(floors, runs, strict=True))
-        rps, p50, p99 = (statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99"))
+        rps, p50, p99, cpu = (statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "cpu_ms"))
+        cpu_ratio = statistics.median(r["cpu_ms"] / f["cpu_ms"] for f, r in zip(floors, runs, strict=True))
+        cpu_api = statistics.median(r["cpu_ms"] / f["cpu_ms"] for f, r in zip(api_floor, runs, strict=True))
         non2xx = sum(r["non2xx"] for r in runs)
-        spread = f"({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""
-        print(f"{label:32} {rps:9.0f} {p50:8.2f} {p99:8.2f} {non2xx:8d} {statistics.median(ratios):9.2f}x {spread}")
+        spread = f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+        print(
+            f"{label[:44]:44} {rps:7.0f} {p50:7.1f} {p99:7.1f} {non2xx:5d} {spread:>20} "
+            f"{cpu:8.2f} {cpu_ratio:11.2f}x {cpu_api:11.2f}x"
+        )
         for r in runs:
             if r["errors"]:
-                print(f"{'':32} socket errors: {r['errors']}")
+                print(f"{'':44} socket errors: {r['errors']}")
+    print(
+        f"medians over {args.rounds} rounds of back-to-back windows. floor/endpoint: the bare view's req/s over the "
+        "endpoint's in the same round (target < 2x).\nweb CPU: user+system CPU of the gunicorn processes per "
+        "request, which moves far less with the machine's load than req/s;\nCPU vs floor / vs /api/: the endpoint's "
+        "web CPU over the bare view's, and over the same view under /api/ (rate limit, CORS)."
+    )
     print("\nresident memory (MB):")
     for role, rows in (("web", web_rss), ("celery worker", worker_rss)):
         for n, (pid, mb) in enumerate(rows):
