@@ -250,6 +250,9 @@ def propagate_password(*, user, new_password: str) -> dict:
     task_ids: dict[str, str] = {}
     details: dict[str, dict] = {}
     for store in stores:
+        if is_unreadable(store.admin_credentials) or is_unreadable(store.secrets):
+            details[store.id] = {"storeId": store.id, "success": False, "reason": SECRETS_UNREADABLE_REASON}
+            continue
         if not (store.admin_credentials or {}).get("email"):
             details[store.id] = {"storeId": store.id, "success": False, "reason": "no credentials"}
             continue
