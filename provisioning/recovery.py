@@ -38,7 +38,7 @@ def _close_open_runs(store: Store, reason: str) -> None:
 
 def recover(*, dry_run: bool = False) -> list[str]:
     lines: list[str] = []
-    # Only what the sweep reads: a row whose encrypted fields cannot be read must not stop the whole sweep.
+    # Only the columns the sweep reads: the encrypted ones are not decrypted for a list of candidates.
     candidates = (
         Store.objects.filter(status__in=[S.REQUESTED, S.PROVISIONING, S.DELETING], updated_at__lt=_idle_since())
         .only("id", "status", "namespace", "helm_release", "created_at", "updated_at")

@@ -14,8 +14,9 @@ from provisioning.models import ProvisioningRun, RunStatus
 from stores import services as store_services
 from stores.models import Store
 from stores.tests.factories import StoreFactory
+from stores.tests.helpers import UNREADABLE_TOKEN as TOKEN
+from stores.tests.helpers import make_unreadable, stored
 from stores.tests.test_read_api import ready_store
-from stores.tests.test_unreadable_secrets import TOKEN, make_unreadable, stored
 
 pytestmark = pytest.mark.django_db
 

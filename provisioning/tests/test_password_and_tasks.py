@@ -8,6 +8,7 @@ from provisioning.errors import ClusterUnreachable
 from provisioning.models import ProvisioningRun, RunStatus
 from stores.models import Store
 from stores.tests.factories import StoreFactory
+from stores.tests.helpers import UNREADABLE_TOKEN, make_unreadable, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -68,14 +69,11 @@ def test_the_api_reports_each_store_and_does_not_wait_forever(tenant, tenant_api
 
 
 def test_a_store_whose_secrets_no_key_decrypts_is_reported_and_the_others_still_change(tenant, tenant_api, settings):
-    from django.db import connection
-
     from accounts.tests.factories import DEFAULT_PASSWORD
 
     settings.PASSWORD_PROPAGATION_WAIT_SECONDS = 0
     unreadable, fine = ready_woo(owner=tenant), ready_woo(owner=tenant)
-    with connection.cursor() as cursor:  # encrypted under a key that is gone
-        cursor.execute("UPDATE stores_store SET secrets = 'gAAAAABgone' WHERE id = %s", [unreadable.pk])
+    make_unreadable(unreadable, "secrets")
     response = tenant_api.patch(
         "/api/v1/auth/password", {"currentPassword": DEFAULT_PASSWORD, "newPassword": "brand-new-pass"}, format="json"
     )
@@ -87,9 +85,7 @@ def test_a_store_whose_secrets_no_key_decrypts_is_reported_and_the_others_still_
         "reason": services.SECRETS_UNREADABLE_REASON,
     }
     assert Store.objects.get(pk=fine.pk).secrets["pendingAdminPassword"] == "brand-new-pass"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT secrets FROM stores_store WHERE id = %s", [unreadable.pk])
-        assert cursor.fetchone() == ("gAAAAABgone",)
+    assert stored(unreadable)[2] == UNREADABLE_TOKEN
 
 
 def test_a_retryable_failure_becomes_a_celery_retry(monkeypatch, settings):

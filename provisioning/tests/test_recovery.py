@@ -14,7 +14,7 @@ from provisioning.recovery import reconcile, recover
 from stores.models import Store
 from stores.services import DELETE_TASK, PROVISION_TASK
 from stores.tests.factories import StoreFactory
-from stores.tests.helpers import queued_tasks
+from stores.tests.helpers import UNREADABLE_TOKEN, make_unreadable, queued_tasks, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -117,20 +117,15 @@ def test_a_sweep_makes_the_same_number_of_cluster_calls_for_1_or_20_stores(clust
 def test_a_store_whose_secrets_cannot_be_read_is_recovered_and_keeps_them(cluster):
     """A key lost or changed (CREDENTIALS_ENCRYPTION_KEY) makes one row's secrets unreadable: the sweep recovers
     that store like any other and writes its secrets back untouched (never regenerated over the unreadable ones)."""
-    unreadable = idle(StoreFactory(status="provisioning", secrets={"dbPassword": "kept-under-an-old-key"}))
-    from django.db import connection
-
-    with connection.cursor() as cursor:  # a token no configured key decrypts
-        cursor.execute(
-            "UPDATE stores_store SET secrets = %s WHERE id = %s", ["gAAAAABnot-a-valid-token", unreadable.pk]
-        )
+    unreadable = StoreFactory(status="provisioning", secrets={"dbPassword": "kept-under-an-old-key"})
+    make_unreadable(unreadable, "secrets")
+    idle(unreadable)
     requested = idle(StoreFactory(status="requested"))
     lines = recover()
     assert f"{requested.id} requested: re-enqueued provisioning" in lines
     assert any(line.startswith(f"{unreadable.id} provisioning: failed (worker lost)") for line in lines)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status, secrets FROM stores_store WHERE id = %s", [unreadable.pk])
-        assert cursor.fetchone() == ("failed", "gAAAAABnot-a-valid-token")
+    status, _, secrets = stored(unreadable)
+    assert (status, secrets) == ("failed", UNREADABLE_TOKEN)
 
 
 def test_one_store_whose_recovery_fails_does_not_stop_the_sweep(cluster, monkeypatch):

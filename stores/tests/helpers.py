@@ -3,6 +3,7 @@
 import json
 
 from django.conf import settings
+from django.db import connection
 
 from config.redis import get_redis
 
@@ -30,3 +31,21 @@ def error_of(response, status, code):
     assert body["requestId"] == response["X-Request-ID"]
     assert body["error"]["code"] == code
     return body["error"]
+
+
+# A Fernet-looking token no configured key opens: what a row looks like after CREDENTIALS_ENCRYPTION_KEY changed.
+UNREADABLE_TOKEN = "gAAAAABencrypted-under-a-key-that-is-gone"  # noqa: S105  (not a secret)
+
+
+def make_unreadable(store, *columns: str) -> None:
+    """Overwrite encrypted columns of the store's row with UNREADABLE_TOKEN, behind the ORM's back."""
+    with connection.cursor() as cursor:
+        for column in columns:
+            cursor.execute(f"UPDATE stores_store SET {column} = %s WHERE id = %s", [UNREADABLE_TOKEN, store.pk])  # noqa: S608
+
+
+def stored(store) -> tuple:
+    """(status, admin_credentials, secrets) exactly as the database holds them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, admin_credentials, secrets FROM stores_store WHERE id = %s", [store.pk])
+        return cursor.fetchone()

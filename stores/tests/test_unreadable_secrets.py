@@ -5,28 +5,15 @@ import logging
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 
 from config.crypto import Unreadable
 from stores.models import Store
 from stores.tests.factories import StoreFactory
+from stores.tests.helpers import UNREADABLE_TOKEN as TOKEN
+from stores.tests.helpers import make_unreadable, stored
 from stores.tests.test_read_api import CREDS, ready_store
 
 pytestmark = pytest.mark.django_db
-
-TOKEN = "gAAAAABencrypted-under-a-key-that-is-gone"  # noqa: S105  (not a secret: a token no key opens)
-
-
-def make_unreadable(store: Store, *columns: str) -> None:
-    with connection.cursor() as cursor:
-        for column in columns:
-            cursor.execute(f"UPDATE stores_store SET {column} = %s WHERE id = %s", [TOKEN, store.pk])  # noqa: S608
-
-
-def stored(store: Store) -> tuple:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status, admin_credentials, secrets FROM stores_store WHERE id = %s", [store.pk])
-        return cursor.fetchone()
 
 
 def test_the_api_still_reads_the_store_and_the_list_with_credentials_withheld(tenant, tenant_api, admin_api, caplog):
@@ -57,8 +44,9 @@ def test_the_store_page_says_why_the_credentials_are_missing(client, tenant):
     page = client.get(f"/stores/{store.id}")
     assert page.status_code == 200
     assert b'id="credentials-unreadable"' in page.content and b'id="reveal-credentials"' not in page.content
-    assert client.post(f"/stores/{store.id}/credentials").status_code == 200
-    assert CREDS["password"].encode() not in client.post(f"/stores/{store.id}/credentials").content
+    revealed = client.post(f"/stores/{store.id}/credentials")
+    assert revealed.status_code == 200
+    assert CREDS["password"].encode() not in revealed.content
 
 
 def test_the_console_shows_the_store_and_names_the_problem(client, admin_user, tenant):
