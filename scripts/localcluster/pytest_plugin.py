@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,20 +108,51 @@ def k8s_namespace(k8s_cluster: K8sCluster, request: pytest.FixtureRequest) -> st
     releases = k8s_cluster.helm_run("list", "-n", name, "-q", "-a", check=False).stdout.split()
     for release in releases:
         k8s_cluster.helm_run("uninstall", release, "-n", name, "--wait", "--timeout", "60s", check=False, timeout=90)
-    # Pods gone from the API at once make the namespace controller finish in seconds instead of backing off while
-    # they terminate; the kubelet still stops their containers.
-    k8s_cluster.kubectl_run(
-        "-n", name, "delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false", check=False
-    )
-    k8s_cluster.kubectl_run(
-        "delete",
+    delete_namespace(k8s_cluster, name)
+
+
+def delete_namespace(k8s_cluster: K8sCluster, name: str, timeout: float = NAMESPACE_DELETE_TIMEOUT) -> None:
+    """Delete a test namespace and wait until it is gone; on timeout, fail with what is still in it.
+
+    The namespace is marked Terminating first: from then on no controller can create a pod in it (the apiserver's
+    NamespaceLifecycle admission refuses), so force-deleting its pods cannot make a Deployment start fresh ones.
+    A pod deleted while the kubelet is still starting it can sit in Terminating for minutes on this Kubernetes
+    (1.20), and the namespace controller waits for every pod, so the pods are removed from the API outright; the
+    kubelet still stops their containers.
+    """
+    k8s_cluster.kubectl_run("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    deadline = time.monotonic() + timeout
+    while True:
+        k8s_cluster.kubectl_run(
+            "-n", name, "delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false", check=False
+        )
+        if not _namespace_exists(k8s_cluster, name):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"namespace {name} still exists {timeout:.0f} s after its deletion:\n"
+                + _namespace_leftovers(k8s_cluster, name)
+            )
+        time.sleep(2)
+
+
+def _namespace_exists(k8s_cluster: K8sCluster, name: str) -> bool:
+    proc = k8s_cluster.kubectl_run("get", "namespace", name, "--ignore-not-found", "-o", "name", check=False)
+    return proc.returncode != 0 or bool(proc.stdout.strip())
+
+
+def _namespace_leftovers(k8s_cluster: K8sCluster, name: str) -> str:
+    """The namespace's conditions (they name what the namespace controller still waits for) and its pods."""
+    conditions = k8s_cluster.kubectl_run(
+        "get",
         "namespace",
         name,
-        "--wait=true",
-        f"--timeout={NAMESPACE_DELETE_TIMEOUT}s",
-        "--ignore-not-found",
-        timeout=NAMESPACE_DELETE_TIMEOUT + 30,
+        "-o",
+        'jsonpath={range .status.conditions[*]}{.type}: {.message}{"\\n"}{end}',
+        check=False,
     )
+    pods = k8s_cluster.kubectl_run("-n", name, "get", "pods", "-o", "wide", check=False)
+    return f"{conditions.stdout}{conditions.stderr}{pods.stdout}{pods.stderr}"
 
 
 @pytest.fixture

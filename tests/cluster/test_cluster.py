@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from scripts.localcluster import cluster, guards, k8sbuild
 from scripts.localcluster.paths import KUBECONFIG, POD_CIDR, REPO_ROOT, SERVICE_CIDR
+from scripts.localcluster.pytest_plugin import delete_namespace
 from scripts.localcluster.util import free_port
 
 HERE = Path(__file__).parent
@@ -243,6 +245,23 @@ def test_medusa_and_postgres_from_local_images_answer_health(k8s_cluster, k8s_na
     _wait_ready(k8s_cluster, k8s_namespace, timeout=300)
     status, body = _http_through_port_forward(k8s_cluster, k8s_namespace, "svc/medusa", 9000, "/health")
     assert (status, body.strip()) == (200, "OK")
+
+
+def test_namespace_teardown_removes_pods_that_would_not_stop_and_their_deployment(k8s_cluster):
+    """What every k8s test's namespace goes through afterwards: a Deployment whose pods ignore SIGTERM with a
+    ten-minute grace period (one replaced by a fresh, still-starting pod) is gone well within the teardown's
+    bound, instead of the namespace controller waiting out the grace period."""
+    namespace = f"t-teardown-{secrets.token_hex(3)}"
+    k8s_cluster.kubectl_run("create", "namespace", namespace)
+    k8s_cluster.kubectl_run("-n", namespace, "apply", "-f", str(MANIFESTS / "stubborn-deployment.yaml"))
+    _wait_ready(k8s_cluster, namespace, timeout=120)
+    pods = _json(k8s_cluster, "-n", namespace, "get", "pods")["items"]
+    k8s_cluster.kubectl_run("-n", namespace, "delete", "pod", pods[0]["metadata"]["name"], "--wait=false")
+
+    delete_namespace(k8s_cluster, namespace, timeout=60)
+
+    gone = k8s_cluster.kubectl_run("get", "namespace", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 
 def test_second_up_reuses_the_running_cluster_and_the_builds(k8s_cluster):
