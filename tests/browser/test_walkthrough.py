@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from provisioning.tests.celery_worker import ROOT, spawn_worker, start_worker, stop_worker
+from scripts.localcluster.pytest_plugin import delete_namespace
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
 
@@ -46,7 +47,7 @@ def worker_on_cluster(k8s_cluster):
     stop_worker(worker)
     for store_id in Store.objects.values_list("id", flat=True):
         k8s_cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
-        k8s_cluster.kubectl_run("delete", "namespace", store_id, "--ignore-not-found", "--timeout=120s", check=False)
+        delete_namespace(k8s_cluster, store_id)
 
 
 def namespace_of(cluster, store_id: str) -> dict | None:
