@@ -7,8 +7,12 @@ from django.db.models import Count, QuerySet, Window
 
 from accounts.models import User
 from audit.models import AuditEvent
+from config.queries import PkLookup
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import Store, StoreStatus
+
+# `secrets` (helm's) is never shown, so never read or decrypted for a page or an API read.
+STORE_BY_ID = PkLookup(Store, deferred=("secrets",))
 
 
 def visible_stores(user: User) -> QuerySet[Store]:
@@ -18,10 +22,8 @@ def visible_stores(user: User) -> QuerySet[Store]:
 
 def store_get_for_user(user: User, store_id: str) -> Store:
     """The store, if this user may see it: 404 when it does not exist, 403 when it is someone else's."""
-    # get(), not first(): first() would add the model's ORDER BY to a primary-key lookup. `secrets` (helm's) is never
-    # shown, so never decrypted here.
     try:
-        store = Store.objects.defer("secrets").get(pk=store_id)
+        store = STORE_BY_ID.get(store_id)
     except Store.DoesNotExist:
         raise StoreNotFound(store_id) from None
     if not user.is_admin and store.owner_id != user.pk:

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import Role, User
 from accounts.tests.clients import client_for
@@ -149,6 +150,24 @@ class TestMe:
 
     def test_garbage_token_is_401(self, api):
         error = assert_error(api.get("/api/v1/auth/me", HTTP_AUTHORIZATION="Bearer not.a.jwt"), 401, "UNAUTHORIZED")
+        assert error["message"] == "Invalid or expired token."
+
+    def test_token_of_a_removed_user_is_401(self, tenant, tenant_api):
+        tenant.delete()
+        error = assert_error(tenant_api.get("/api/v1/auth/me"), 401, "UNAUTHORIZED")
+        assert error["message"] == "Invalid or expired token."
+
+    @pytest.mark.parametrize("claim", ["not-a-uuid", 42, None])
+    def test_signed_token_naming_no_possible_user_is_401(self, api, tenant, claim):
+        token = AccessToken.for_user(tenant)
+        token["id"] = claim
+        error = assert_error(api.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}"), 401, "UNAUTHORIZED")
+        assert error["message"] == "Invalid or expired token."
+
+    def test_token_without_a_user_claim_is_401(self, api, tenant):
+        token = AccessToken.for_user(tenant)
+        del token["id"]
+        error = assert_error(api.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}"), 401, "UNAUTHORIZED")
         assert error["message"] == "Invalid or expired token."
 
     def test_token_of_a_deactivated_user_is_401(self, tenant, tenant_api):
