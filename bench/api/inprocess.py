@@ -1,0 +1,115 @@
+"""API cost without the HTTP server: CPU per request through Django's whole WSGI stack (every middleware, DRF, the
+JWT, the queries, the renderer), called in this process for the same floor views and endpoints as bench.api.run.
+Steadier than wrk on a shared machine and it leaves gunicorn out, so it says where an endpoint's time goes.
+
+    .venv/bin/python -m bench.api.inprocess [--requests 3000] [--profile STORE]
+
+Needs PostgreSQL and Redis (make services); uses the same fresh `storeplane_bench` database as bench.api.run."""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.api.run import bench_env, prepare
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per target (after 300 to warm up)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per target; the median is printed")
+    parser.add_argument("--profile", help="also print the top functions of one target (a label below, or STORE)")
+    args = parser.parse_args()
+
+    env = bench_env(Path(tempfile.mkdtemp(prefix="storeplane-bench-")))
+    token, prepared = prepare(env)
+    env["BENCH_FLOOR_BODIES"] = json.dumps(prepared["bodies"])
+    os.environ.update(env)
+
+    import warnings
+
+    import django
+
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)  # whitenoise: no collectstatic for a bench
+    django.setup()
+    import logging
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115  (for the run's lifetime)
+    for log_handler in logging.getLogger().handlers:  # the access log is formatted as in production, then dropped
+        if isinstance(log_handler, logging.StreamHandler):
+            log_handler.setStream(devnull)
+
+    handler = WSGIHandler()
+
+    def call(path: str, bearer: str | None) -> None:
+        route, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": route,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+        }
+        if bearer:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {bearer}"
+        status: list[str] = []
+        b"".join(handler(environ, lambda s, _headers, *_: status.append(s)))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"{path}: {status[0]}")
+
+    store = f"/api/v1/stores/{prepared['one']}"
+    targets = [
+        ("floor: bare Django view", "/bench/floor?for=/api/v1/stores", None),
+        ("floor: same view under /api/", "/api/v1/bench/floor?for=/api/v1/stores", None),
+        ("/api/v1/auth/me", "/api/v1/auth/me", token),
+        ("store get", store, token),
+        ("store list (20)", "/api/v1/stores", token),
+    ]
+    results: dict[str, float] = {}
+    for label, path, bearer in targets:
+        for _ in range(300):
+            call(path, bearer)
+        rounds = []
+        for _ in range(args.rounds):
+            started = time.process_time()
+            for _ in range(args.requests):
+                call(path, bearer)
+            rounds.append((time.process_time() - started) * 1000 / args.requests)
+        results[label] = sorted(rounds)[len(rounds) // 2]
+
+    bare, api = results[targets[0][0]], results[targets[1][0]]
+    print(f"\n{'in process, no HTTP server':32} {'CPU ms/req':>10} {'vs bare floor':>14} {'vs floor /api/':>15}")
+    for label, ms in results.items():
+        print(f"{label:32} {ms:10.3f} {ms / bare:13.2f}x {ms / api:14.2f}x")
+    print(f"medians of {args.rounds} rounds of {args.requests} requests; CPU time of this process only (PostgreSQL "
+          "and Redis not counted)")  # fmt: skip
+
+    if args.profile:
+        wanted = store if args.profile == "STORE" else args.profile
+        path, bearer = next((p, b) for label, p, b in targets if wanted in (label, p))
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(args.requests):
+            call(path, bearer)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
