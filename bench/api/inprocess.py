@@ -80,6 +80,10 @@ def main() -> int:
         ("store get", store, token),
         ("store list (20)", "/api/v1/stores", token),
     ]
+    wanted = store if args.profile == "STORE" else args.profile
+    profiled = [(p, b) for label, p, b in targets if wanted in (label, p)]
+    if args.profile and not profiled:
+        raise SystemExit(f"--profile: no target {args.profile!r}; one of: STORE, " + ", ".join(t[0] for t in targets))
     results: dict[str, float] = {}
     for label, path, bearer in targets:
         for _ in range(300):
@@ -100,8 +104,7 @@ def main() -> int:
           "and Redis not counted)")  # fmt: skip
 
     if args.profile:
-        wanted = store if args.profile == "STORE" else args.profile
-        path, bearer = next((p, b) for label, p, b in targets if wanted in (label, p))
+        path, bearer = profiled[0]
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for _ in range(args.requests):
