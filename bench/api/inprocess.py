@@ -2,7 +2,10 @@
 JWT, the queries, the renderer), called in this process for the same floor views and endpoints as bench.api.run.
 Steadier than wrk on a shared machine and it leaves gunicorn out, so it says where an endpoint's time goes.
 
-    .venv/bin/python -m bench.api.inprocess [--requests 3000] [--profile STORE]
+    .venv/bin/python -m bench.api.inprocess [--requests 3000] [--profile STORE [--sort cumulative] [--top 60]]
+
+Two more floors than bench.api.run, to split an endpoint's cost: the same JSON from a DRF view with no
+authentication (DRF's own cost) and from one behind the API's JWT authentication (the token and the user's row).
 
 Needs PostgreSQL and Redis (make services); uses the same fresh `storeplane_bench` database as bench.api.run."""
 
@@ -27,6 +30,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests per target (after 300 to warm up)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per target; the median is printed")
     parser.add_argument("--profile", help="also print the top functions of one target (a label below, or STORE)")
+    parser.add_argument("--sort", default="tottime", help="--profile's order: tottime (own time) or cumulative")
+    parser.add_argument("--top", type=int, default=30, help="how many functions --profile prints")
     args = parser.parse_args()
 
     env = bench_env(Path(tempfile.mkdtemp(prefix="storeplane-bench-")))
@@ -76,6 +81,8 @@ def main() -> int:
     targets = [
         ("floor: bare Django view", "/bench/floor?for=/api/v1/stores", None),
         ("floor: same view under /api/", "/api/v1/bench/floor?for=/api/v1/stores", None),
+        ("  DRF view, no auth", "/api/v1/bench/drf-floor?for=/api/v1/stores", None),
+        ("  DRF view with the JWT", "/api/v1/bench/drf-auth-floor?for=/api/v1/stores", token),
         ("/api/v1/auth/me", "/api/v1/auth/me", token),
         ("store get", store, token),
         ("store list (20)", "/api/v1/stores", token),
@@ -110,7 +117,7 @@ def main() -> int:
         for _ in range(args.requests):
             call(path, bearer)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     return 0
 
 
