@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 BENCH_DB = "storeplane_bench"
 API_FLOOR = "floor under /api/ (stores)"
+# The same JSON from a DRF view that only authenticates (the contract's JWT check and user reload): what no
+# authenticated endpoint can go below, next to its own bare floor.
+JWT_FLOOR = "DRF view + JWT check only (stores)"
 
 
 def ensure_wrk() -> str:
@@ -250,6 +253,8 @@ def main() -> int:
         for e in endpoints:  # each endpoint right after the floor view that returns its JSON
             targets += [(f"floor for {e}", f"/bench/floor?for={e}", None), (e, e, token)]
         targets.append((API_FLOOR, "/api/v1/bench/floor?for=/api/v1/stores", None))
+        targets.append((f"floor for {JWT_FLOOR}", "/bench/floor?for=/api/v1/stores", None))
+        targets.append((JWT_FLOOR, "/api/v1/bench/drf-auth-floor?for=/api/v1/stores", token))
         for _label, path, tok in targets:  # warm-up: imports, connections, caches
             run_wrk(wrk, base + path, tok, argparse.Namespace(**{**vars(args), "duration": 3}))
         # Rounds of back-to-back pairs (floor, then its endpoint): on a small shared machine the rate drifts by 2x
