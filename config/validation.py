@@ -3,7 +3,6 @@ strings never coerced from other types, and the original's messages."""
 
 from typing import Any
 
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinLengthValidator, MinValueValidator
 from rest_framework import serializers
 
 
@@ -22,49 +21,40 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-_LIMIT_VALIDATORS = {
-    MinLengthValidator: ("min_length", "min_length"),
-    MaxLengthValidator: ("max_length", "max_length"),
-    MinValueValidator: ("min_value", "min_value"),
-    MaxValueValidator: ("max_value", "max_value"),
-}
-
-
-def _refresh_validator_messages(field: serializers.Field) -> None:
-    """DRF bakes length/range messages into validators at construction; re-bake them with ours."""
-    for validator in field.validators:
-        spec = _LIMIT_VALIDATORS.get(type(validator))
-        if spec:
-            key, arg = spec
-            validator.message = field.error_messages[key].format(**{arg: validator.limit_value})
+def _joi_messages(name: str, field: serializers.Field) -> dict[str, str]:
+    label = f'"{name}"'
+    messages = {
+        "required": f"{label} is required",
+        "null": f"{label} must be a string",
+        "blank": f"{label} is not allowed to be empty",
+        "not_a_string": f"{label} must be a string",
+        "invalid": f"{label} must be a valid value",
+        "invalid_choice": f"{label} must be one of [{', '.join(map(str, getattr(field, 'choices', {})))}]",
+        "max_length": f"{label} length must be less than or equal to {{max_length}} characters long",
+        "min_length": f"{label} length must be at least {{min_length}} characters long",
+        "max_value": f"{label} must be less than or equal to {{max_value}}",
+        "min_value": f"{label} must be greater than or equal to {{min_value}}",
+    }
+    if isinstance(field, serializers.IntegerField):
+        messages["invalid"] = f"{label} must be a number"
+    return messages
 
 
 class ContractSerializer(serializers.Serializer):
-    """Fills in Joi's default messages ('"name" is required', ...) for every field that has no custom one."""
+    """Fills in Joi's default messages ('"name" is required', ...) for every field that has no custom one.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
-            label = f'"{name}"'
-            defaults = {
-                "required": f"{label} is required",
-                "null": f"{label} must be a string",
-                "blank": f"{label} is not allowed to be empty",
-                "not_a_string": f"{label} must be a string",
-                "invalid": f"{label} must be a valid value",
-                "invalid_choice": f"{label} must be one of [{', '.join(map(str, getattr(field, 'choices', {})))}]",
-                "max_length": f"{label} length must be less than or equal to {{max_length}} characters long",
-                "min_length": f"{label} length must be at least {{min_length}} characters long",
-                "max_value": f"{label} must be less than or equal to {{max_value}}",
-                "min_value": f"{label} must be greater than or equal to {{min_value}}",
-            }
-            if isinstance(field, serializers.IntegerField):
-                defaults["invalid"] = f"{label} must be a number"
+    Done once per class, in the fields' constructor arguments: DRF rebuilds every field from those arguments for
+    each serializer it creates (each request), so the messages, and the length and range validators DRF builds
+    from them, come out right with no work per request."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, field in list(cls._declared_fields.items()):
             custom = field._kwargs.get("error_messages", {})  # DRF keeps constructor kwargs on every field
-            for key, message in defaults.items():
-                if key not in custom:
-                    field.error_messages[key] = message
-            _refresh_validator_messages(field)
+            rebuilt = type(field)(
+                *field._args, **{**field._kwargs, "error_messages": {**_joi_messages(name, field), **custom}}
+            )
+            cls._declared_fields[name] = rebuilt
 
     @classmethod
     def parse(cls, data: Any, **kwargs: Any) -> dict[str, Any]:
