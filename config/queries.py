@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable
 
 M = TypeVar("M", bound=Model)
 
@@ -26,6 +27,8 @@ class _Compiled:
     @classmethod
     def of(cls, queryset: QuerySet, using: str) -> tuple["_Compiled", tuple]:
         model = queryset.model
+        if queryset._iterable_class is not ModelIterable:  # values() and friends: rows, not models
+            raise RuntimeError(f"{model.__name__}: only a queryset of model instances can be prepared")
         if queryset.query.is_sliced or queryset._prefetch_related_lookups or queryset.query.select_related:
             raise RuntimeError(f"{model.__name__}: only an unsliced queryset of one model can be prepared")
         compiler = queryset.query.get_compiler(using)

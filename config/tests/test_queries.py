@@ -143,3 +143,6 @@ def test_a_prepared_query_refuses_what_it_cannot_bind():
     sliced = PreparedQuery(Store, lambda: Store.objects.order_by("id")[:3])
     with pytest.raises(RuntimeError, match="unsliced"):
         sliced.page(limit=1, offset=0)
+    rows = PreparedQuery(Store, lambda: Store.objects.values("id").order_by("id"))
+    with pytest.raises(RuntimeError, match="model instances"):
+        rows.page(limit=1, offset=0)
