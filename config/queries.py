@@ -119,10 +119,6 @@ class PreparedQuery(Generic[M]):
         self.build = build
         self._compiled: dict[tuple, _Compiled] = {}  # per (alias, shape): the names and types of the values given
 
-    def queryset(self, **values: Any) -> QuerySet[M]:
-        """The same read through the ORM (for what a page does not need: a count past the last page)."""
-        return self.build(**{name: value for name, value in values.items() if value is not None})
-
     def _compile(self, values: dict[str, Any], using: str) -> _Compiled:
         stand_ins = {}
         for name, value in values.items():
