@@ -57,6 +57,13 @@ class TestList:
         assert names == {"theirs"}
         assert admin_api.get("/api/v1/stores").json()["total"] == 2
 
+    @pytest.mark.parametrize("owner_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+    def test_an_admins_owner_id_that_names_no_one_lists_nothing(self, tenant, admin_api, owner_id):
+        StoreFactory(owner=tenant, name="mine")
+        body = admin_api.get(f"/api/v1/stores?ownerId={owner_id}").json()
+        assert (body["stores"], body["total"]) == ([], 0)
+        assert admin_api.get("/api/v1/stores").json()["total"] == 1  # the filter hid it; nothing changed
+
     @pytest.mark.parametrize(
         "query", ["status=bogus", "status=", "engine=shopify", "limit=0", "limit=101", "limit=abc", "offset=-1"]
     )
