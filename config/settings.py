@@ -255,10 +255,16 @@ CB_FAILURE_THRESHOLD = env.int("CB_FAILURE_THRESHOLD", default=5)
 CB_RESET_TIMEOUT_SECONDS = env.float("CB_RESET_TIMEOUT_SECONDS", default=30)
 CB_HALF_OPEN_MAX = env.int("CB_HALF_OPEN_MAX", default=1)
 # --- The provisioning chain ---
-# Store URLs: http(s)://<host from the store's Ingress>[:INGRESS_PORT unless 80/443].
+# Store URLs: http(s)://<host from the store's Ingress>[:STORE_INGRESS_PORT unless 80/443]. The local cluster's
+# ingress controller listens on 127.0.0.1:8080; production controllers listen on 80/443.
 STORE_DOMAIN_SUFFIX = env.str("STORE_DOMAIN_SUFFIX", default=".localhost")
-INGRESS_PORT = env.int("INGRESS_PORT", default=80)
+STORE_INGRESS_PORT = env.int("STORE_INGRESS_PORT", default=8080)
 STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http")
+# A store is ready only once it is served: its Ingress carries the controller's address (status.loadBalancer) and a
+# request to the controller with the store's Host header answers 200. STORE_INGRESS_ADDRESS is where the worker
+# sends that request (the controller's address as the workers reach it).
+STORE_INGRESS_ADDRESS = env.str("STORE_INGRESS_ADDRESS", default="127.0.0.1")
+STORE_SERVE_TIMEOUT_SECONDS = env.int("STORE_SERVE_TIMEOUT_SECONDS", default=120)
 # Bounds of the steps after helm: rollout of each workload, each engine-setup exec, and waiting for a deleted
 # namespace to disappear (past it the store is failed, never called deleted with resources left).
 READINESS_TIMEOUT_SECONDS = env.int("READINESS_TIMEOUT_SECONDS", default=180)

@@ -115,13 +115,28 @@ def parse_pods(stdout: str) -> list[Pod]:
     ]
 
 
-def parse_ingress_hosts(stdout: str) -> list[str]:
-    hosts: list[str] = []
+@dataclass(frozen=True)
+class IngressState:
+    """An Ingress's hosts, and the addresses its controller published (status.loadBalancer) once it took it."""
+
+    name: str
+    hosts: tuple[str, ...]
+    addresses: tuple[str, ...]
+
+
+def parse_ingresses(stdout: str) -> list[IngressState]:
+    states = []
     for item in _items(stdout, "get ingress"):
-        for rule in (item.get("spec") or {}).get("rules") or []:
-            if rule.get("host") and rule["host"] not in hosts:
-                hosts.append(rule["host"])
-    return hosts
+        rules = (item.get("spec") or {}).get("rules") or []
+        balancer = ((item.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        states.append(
+            IngressState(
+                name=(item.get("metadata") or {}).get("name", ""),
+                hosts=tuple(dict.fromkeys(r["host"] for r in rules if r.get("host"))),
+                addresses=tuple(a.get("ip") or a.get("hostname") for a in balancer if a.get("ip") or a.get("hostname")),
+            )
+        )
+    return states
 
 
 def parse_workloads(stdout: str) -> list[str]:
@@ -307,8 +322,8 @@ def exec_in_pod(
 exec = exec_in_pod
 
 
-def get_ingress_hosts(namespace: str) -> list[str]:
-    return parse_ingress_hosts(_run(get_ingress_argv(namespace)).stdout)
+def get_ingresses(namespace: str) -> list[IngressState]:
+    return parse_ingresses(_run(get_ingress_argv(namespace)).stdout)
 
 
 def server_version(request_timeout: float = 5) -> str:

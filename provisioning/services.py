@@ -15,7 +15,7 @@ from audit.models import EventType
 from audit.services import audit_record
 from config import metrics
 from config.crypto import UNREADABLE_MESSAGE, is_unreadable
-from provisioning import concurrency, helm, kubectl
+from provisioning import concurrency, helm, ingress, kubectl
 from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout
 from provisioning.models import Operation
 from provisioning.setup import setup_engine
@@ -147,11 +147,14 @@ def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
         for workload in kubectl.list_workloads(ns):
             kubectl.rollout_status(ns, workload, timeout=settings.READINESS_TIMEOUT_SECONDS)
     with step(run, "urls"):
-        hosts = kubectl.get_ingress_hosts(ns)
-        storefront = store_url(hosts[0] if hosts else f"{store.id}{settings.STORE_DOMAIN_SUFFIX}")
+        host = ingress.wait_for_address(ns, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
+        storefront = store_url(host)
     email, password = admin_email(store), secrets["adminPassword"]
     with step(run, "engine_setup") as ctx:
         setup_engine(ctx, store, url=storefront, email=email, password=password)
+    # After setup: WordPress answers its installer (a redirect) until `wp core install` has run.
+    with step(run, "served"):
+        ingress.wait_until_served(host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
     with step(run, "ready"):
         credentials = {"email": email, "password": password}
         if store.engine == Engine.WOOCOMMERCE:

@@ -1,11 +1,13 @@
 """Fixtures for the provisioning unit tests: fake helm/kubectl executables (tiny Python scripts that record their
 argv and print canned output) and real worker processes for the shared Redis state."""
 
+import http.server
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -126,9 +128,48 @@ def wait_until(condition, timeout: float = 30, interval: float = 0.05, message: 
     raise AssertionError(f"timed out waiting for {message}")
 
 
+class FakeIngressController:
+    """An HTTP server on 127.0.0.1 standing in for the ingress controller's port: answers `status` to every request
+    and records each Host header, so the chain's "served" check has something real to ask."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.hosts: list[str] = []
+        controller = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802  (the stdlib's name)
+                controller.hosts.append(self.headers.get("Host", ""))
+                self.send_response(controller.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
-def cluster(fake_tool, settings, tmp_path):
-    """A healthy scripted cluster (provisioning.tests.fakes); `control.set(...)` makes one command fail."""
+def ingress_controller(settings):
+    controller = FakeIngressController()
+    settings.STORE_INGRESS_ADDRESS, settings.STORE_INGRESS_PORT = "127.0.0.1", controller.port
+    yield controller
+    controller.close()
+
+
+@pytest.fixture
+def cluster(fake_tool, settings, tmp_path, ingress_controller):
+    """A healthy scripted cluster (provisioning.tests.fakes) with an ingress controller that serves every store;
+    `control.set(...)` makes one command fail, `ingress.status = 502` makes the controller answer badly."""
     control = Control(tmp_path / "control.json")
     record = tmp_path / "record.jsonl"
     helm = fake_tool("helm", body(FAKE_HELM, control.path, record))
@@ -144,4 +185,12 @@ def cluster(fake_tool, settings, tmp_path):
         wp = Path(f"{record}.wp")
         return wp.read_text().splitlines() if wp.exists() else []
 
-    return SimpleNamespace(control=control, helm=helm, kubectl=kubectl, installs=installs, wp_calls=wp_calls)
+    return SimpleNamespace(
+        control=control,
+        helm=helm,
+        kubectl=kubectl,
+        installs=installs,
+        wp_calls=wp_calls,
+        ingress=ingress_controller,
+        url=lambda store_id: f"http://{store_id}.localhost:{ingress_controller.port}",
+    )

@@ -72,7 +72,9 @@ if has("rollout", "status"):
     print("deployment successfully rolled out"); sys.exit(0)
 if has("get", "ingress"):
     ns = args[args.index("--namespace") + 1] if "--namespace" in args else args[args.index("-n") + 1]
-    print(json.dumps({"items": [{"spec": {"rules": [{"host": ns + ".localhost"}]}}]})); sys.exit(0)
+    balancer = [] if fail == "no-controller" else [{"ip": "127.0.0.1"}]
+    print(json.dumps({"items": [{"metadata": {"name": ns}, "spec": {"rules": [{"host": ns + ".localhost"}]},
+                                 "status": {"loadBalancer": {"ingress": balancer}}}]})); sys.exit(0)
 if has("get", "pods"):
     pod = {"metadata": {"name": "pod-1", "labels": {}}, "status": {"phase": "Running",
            "conditions": [{"type": "Ready", "status": "True"}]}, "spec": {"containers": [{"name": "wordpress"}]}}

@@ -10,6 +10,7 @@ import pytest
 from audit.models import AuditEvent
 from provisioning import concurrency, services
 from provisioning.errors import ClusterUnreachable
+from provisioning.ingress import StoreNotServed
 from provisioning.models import ProvisioningRun, RunStatus
 from stores import services as store_services
 from stores.models import Store
@@ -20,7 +21,16 @@ from stores.tests.test_read_api import ready_store
 
 pytestmark = pytest.mark.django_db
 
-CREATE_STEPS = ["namespace", "release_check", "helm_install", "readiness", "urls", "engine_setup", "ready"]
+CREATE_STEPS = [
+    "namespace",
+    "release_check",
+    "helm_install",
+    "readiness",
+    "urls",
+    "engine_setup",
+    "served",
+    "ready",
+]
 
 
 def everything_recorded(store: Store) -> str:
@@ -37,8 +47,10 @@ def test_a_woocommerce_store_goes_ready_with_every_step_recorded(cluster, caplog
     assert services.provision(store.id) == "ready"
     store.refresh_from_db()
     assert store.status == "ready"
-    assert store.storefront_url == f"http://{store.id}.localhost"
-    assert store.admin_url == f"http://{store.id}.localhost/wp-admin"
+    assert store.storefront_url == cluster.url(store.id)
+    assert store.admin_url == cluster.url(store.id) + "/wp-admin"
+    # Ready only after the controller answered for the store's host, as a browser would ask it.
+    assert f"{store.id}.localhost:{cluster.ingress.port}" in cluster.ingress.hosts
     assert store.admin_credentials == {"email": store.owner.email, "username": "admin", "password": "tenant-chosen-pw"}
     runs = list(ProvisioningRun.objects.filter(store=store).order_by("id"))
     assert [r.step for r in runs] == CREATE_STEPS
@@ -132,6 +144,34 @@ def test_woocommerce_that_does_not_activate_fails_the_store_with_that_reason(clu
         "plugin|is-active|woocommerce|--path=/var/www/html|",
     ]
     assert ProvisioningRun.objects.get(store=store, step="engine_setup").status == RunStatus.FAILED
+
+
+def test_a_store_no_controller_takes_is_retried_then_fails_with_that_reason(cluster, settings):
+    settings.STORE_SERVE_TIMEOUT_SECONDS = 1
+    cluster.control.set(kubectl="no-controller")
+    store = StoreFactory()
+    with pytest.raises(StoreNotServed):
+        services.provision(store.id, final=False)
+    assert Store.objects.get(pk=store.pk).status == "provisioning"  # the task will try again
+    assert services.provision(store.id, attempt=1) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and "ingress controller" in store.failure_reason
+    assert store.storefront_url is None
+    assert not ProvisioningRun.objects.filter(store=store, step__in=["engine_setup", "ready"]).exists()
+
+
+def test_a_store_its_controller_does_not_serve_never_goes_ready(cluster, settings):
+    settings.STORE_SERVE_TIMEOUT_SECONDS = 1
+    cluster.ingress.status = 502
+    store = StoreFactory()
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and store.storefront_url is None
+    assert "was not served at" in store.failure_reason and "HTTP 502" in store.failure_reason
+    served = ProvisioningRun.objects.get(store=store, step="served")
+    assert served.status == RunStatus.FAILED
+    assert not ProvisioningRun.objects.filter(store=store, step="ready").exists()
+    assert set(cluster.ingress.hosts) == {f"{store.id}.localhost:{cluster.ingress.port}"}
 
 
 def test_a_full_queue_fails_the_store_with_that_reason(cluster, settings):

@@ -76,7 +76,7 @@ def test_a_woocommerce_store_becomes_ready_usable_and_is_deleted_cleanly(real_cl
     store = new_store(real_cluster, tenant, name="woo-real", engine="woocommerce", password="Tenant-Woo-Pw-1")
     assert services.provision(store.id) == "ready", explain(store)
     store.refresh_from_db()
-    assert store.storefront_url == f"http://{store.id}.localhost"
+    assert store.storefront_url == f"http://{store.id}.localhost:8080"
     assert store.admin_credentials == {"email": tenant.email, "username": "admin", "password": "Tenant-Woo-Pw-1"}
     ns = store.namespace
     pods = json.loads(real_cluster.kubectl_run("-n", ns, "get", "pods", "-o", "json").stdout)["items"]

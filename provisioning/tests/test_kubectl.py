@@ -100,8 +100,20 @@ def test_parsers():
     pods = kubectl.parse_pods(json.dumps({"items": [pod("a"), pod("b", ready=False, phase="Pending")]}))
     assert [(p.name, p.ready, p.phase) for p in pods] == [("a", True, "Running"), ("b", False, "Pending")]
     assert pods[0].containers == ("wordpress", "metrics")
-    ingress = {"items": [{"spec": {"rules": [{"host": "s1.localhost"}, {"host": "s1.localhost"}, {}]}}]}
-    assert kubectl.parse_ingress_hosts(json.dumps(ingress)) == ["s1.localhost"]
+    ingress = {
+        "items": [
+            {"metadata": {"name": "s1"}, "spec": {"rules": [{"host": "s1.localhost"}, {"host": "s1.localhost"}, {}]}},
+            {
+                "metadata": {"name": "s2"},
+                "spec": {"rules": [{"host": "s2.localhost"}]},
+                "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}, {"hostname": "lb.example"}, {}]}},
+            },
+        ]
+    }
+    assert kubectl.parse_ingresses(json.dumps(ingress)) == [
+        kubectl.IngressState("s1", ("s1.localhost",), ()),
+        kubectl.IngressState("s2", ("s2.localhost",), ("127.0.0.1", "lb.example")),
+    ]
     workloads = {
         "items": [
             {"kind": "Deployment", "metadata": {"name": "wordpress"}},
@@ -175,7 +187,7 @@ def test_get_pods_and_ingress_hosts(fake):
         "print(pods if 'pods' in argv else ing)"
     )
     assert [p.name for p in kubectl.get_pods("store-1", "app.kubernetes.io/component=wordpress")] == ["wp-1"]
-    assert kubectl.get_ingress_hosts("store-1") == ["s1.localhost"]
+    assert [i.hosts for i in kubectl.get_ingresses("store-1")] == [("s1.localhost",)]
 
 
 EXEC_LOCALLY = """

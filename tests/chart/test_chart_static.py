@@ -511,7 +511,11 @@ def test_ingress_routes_per_engine():
     assert woo["spec"]["rules"][0]["host"] == "store-ci1woo.stores.example.test"
     assert _routes(woo) == {"/": "store-ci1woo-wordpress"}
     med = one(render([ENGINE_CI["medusa"]]), "Ingress", "store-ci2med")
-    assert _routes(med) == {"/store": "store-ci2med-medusa", "/admin": "store-ci2med-medusa"}
+    assert _routes(med) == {
+        "/store": "store-ci2med-medusa",
+        "/admin": "store-ci2med-medusa",
+        "/app": "store-ci2med-medusa",
+    }
     sf = render([ENGINE_CI["medusa-storefront"]])
     ing = one(sf, "Ingress", "store-ci3sf")
     # A suffix without its leading dot still yields "<id>.<suffix>".
@@ -519,12 +523,22 @@ def test_ingress_routes_per_engine():
     assert _routes(ing) == {
         "/store": "store-ci3sf-medusa",
         "/admin": "store-ci3sf-medusa",
+        "/app": "store-ci3sf-medusa",
         "/": "store-ci3sf-storefront",
     }
     for obj in (woo, med, ing):
         for path in obj["spec"]["rules"][0]["http"]["paths"]:
             assert path["pathType"] == "Prefix" and path["backend"]["service"]["port"] == {"name": "http"}
         assert "tls" not in obj["spec"]
+
+
+def test_local_ingress_is_for_the_local_traefik_with_plain_prefix_paths():
+    for case in ("woocommerce", "medusa"):
+        ing = next(o for o in render([ENGINE_CI[case], "values-local.yaml"]) if o["kind"] == "Ingress")
+        assert ing["spec"]["ingressClassName"] == "traefik"
+        assert not any("nginx" in key for key in (ing["metadata"].get("annotations") or {}))
+        assert {p["pathType"] for p in ing["spec"]["rules"][0]["http"]["paths"]} == {"Prefix"}
+        assert ing["spec"]["rules"][0]["host"].endswith(".localhost")
 
 
 def test_ingress_backends_exist_with_an_http_port():

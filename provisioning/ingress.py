@@ -1,0 +1,79 @@
+"""Is the store served? Its Ingress must carry the controller's address (the controller publishes it in
+status.loadBalancer once it has taken the Ingress), and a request to the controller with the store's Host header
+must answer 200 — what a shopper's browser does. Both waits are bounded; running out of time is retryable."""
+
+import http.client
+import time
+
+from django.conf import settings
+
+from provisioning import kubectl
+from provisioning.errors import ProvisioningError
+
+POLL_SECONDS = 1.0
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+class StoreNotServed(ProvisioningError):
+    code = "STORE_NOT_SERVED"
+    retryable = True
+
+
+def wait_for_address(namespace: str, timeout: float) -> str:
+    """The store's host, once the controller has published its address on the store's Ingress."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hosts = [state for state in kubectl.get_ingresses(namespace) if state.hosts]
+        if not hosts:
+            # The chart renders one with the store's host: none means the release is not what it should be.
+            raise StoreNotServed(f"The store has no Ingress with a host in namespace {namespace}.", retryable=False)
+        published = [state for state in hosts if state.addresses]
+        if published:
+            return published[0].hosts[0]
+        if time.monotonic() >= deadline:
+            raise StoreNotServed(
+                f"No ingress controller took the store's Ingress within {int(timeout)} seconds "
+                "(its status has no address). Is the ingress controller running?"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def host_header(host: str) -> str:
+    port = settings.STORE_INGRESS_PORT
+    return host if port in (80, 443, 0) else f"{host}:{port}"
+
+
+def get_through_ingress(host: str, path: str = "/") -> tuple[int, bytes]:
+    """(status, body) of GET path sent to the ingress controller with the store's Host header, as a browser
+    resolving <store>.localhost to 127.0.0.1 would send it. Plain HTTP; redirects are not followed (a controller
+    that only redirects to TLS is not "served" to this check: point STORE_INGRESS_PORT at its HTTP port)."""
+    connection = http.client.HTTPConnection(
+        settings.STORE_INGRESS_ADDRESS, settings.STORE_INGRESS_PORT, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    try:
+        connection.request("GET", path, headers={"Host": host_header(host), "User-Agent": "storeplane-ready-check"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_served(host: str, timeout: float, path: str = "/") -> int:
+    """Returns the number of requests it took; raises StoreNotServed with the last answer when time runs out."""
+    deadline = time.monotonic() + timeout
+    tries, last = 0, "no answer"
+    while True:
+        tries += 1
+        try:
+            status, _ = get_through_ingress(host, path)
+            if status == 200:
+                return tries
+            last = f"HTTP {status}"
+        except (OSError, http.client.HTTPException) as error:
+            last = type(error).__name__
+        if time.monotonic() >= deadline:
+            raise StoreNotServed(
+                f"The store's storefront was not served at {settings.STORE_URL_SCHEME}://{host_header(host)}{path} "
+                f"within {int(timeout)} seconds (last answer: {last})."
+            )
+        time.sleep(POLL_SECONDS)
