@@ -10,7 +10,8 @@ CLUSTER := $(PY) -m scripts.localcluster
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	@echo "make: installing the pinned Python dependencies into $(VENV) (a minute or two on a new machine)"
+	$(BIN)/pip install --progress-bar off -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .util import log, run
+from .util import log, progress, run
 
 # Package -> a file it installs; the file's presence means the package need not be installed again (fast path).
 CLUSTER_PACKAGES = {
@@ -43,10 +43,11 @@ def ensure_packages(packages: dict[str, str] | None = None) -> list[str]:
     log(f"installing Debian packages: {' '.join(missing)}")
     base = ["apt-get", "-q", *APT_LOCK]
     install = [*base, "install", "-y", "--no-install-recommends", *missing]
-    if subprocess.run(install, env=APT_ENV, capture_output=True, text=True).returncode != 0:
-        # The package lists may be missing or stale on a fresh machine: update once, then retry.
-        run([*base, "update"], env=APT_ENV, timeout=900)
-        run(install, env=APT_ENV, timeout=1800)
+    with progress(f"apt-get install {' '.join(missing)}"):
+        if subprocess.run(install, env=APT_ENV, capture_output=True, text=True).returncode != 0:
+            # The package lists may be missing or stale on a fresh machine: update once, then retry.
+            run([*base, "update"], env=APT_ENV, timeout=900)
+            run(install, env=APT_ENV, timeout=1800)
     return missing
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import debian
 from .paths import K8S_CACHE, K8S_COMPONENTS, K8S_VERSION
-from .util import ClusterError, log, run
+from .util import ClusterError, log, progress, run
 
 BIN_DIR = K8S_CACHE / "bin"
 PAUSE_SOURCE = K8S_CACHE / "pause.c"  # kept for the pause image: the same tree's build/pause/linux/pause.c
@@ -29,7 +29,8 @@ def ensure_built() -> Path:
     )
     work = K8S_CACHE / "build"
     started = time.monotonic()
-    tree = debian.fetch_source("kubernetes", work)
+    with progress("downloading the Kubernetes source package"):
+        tree = debian.fetch_source("kubernetes", work)
     log(f"building Kubernetes {K8S_VERSION} from {tree.name} (about 6 minutes on 2 cores)")
     shutil.rmtree(tree / "_output", ignore_errors=True)  # a failed make leaves a half-made _output behind
     env = {
@@ -42,7 +43,7 @@ def ensure_built() -> Path:
     }
     what = " ".join(f"cmd/{name}" for name in K8S_COMPONENTS)
     logfile = K8S_CACHE / "build.log"
-    with logfile.open("w") as out:
+    with logfile.open("w") as out, progress(f"building Kubernetes {K8S_VERSION} (log: {logfile})"):
         proc = run(
             ["make", f"WHAT={what}", "GOLDFLAGS=-s -w"],
             cwd=tree,

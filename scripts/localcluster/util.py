@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -16,6 +18,47 @@ class ClusterError(RuntimeError):
 
 def log(message: str) -> None:
     print(f"[localcluster {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# A long step says what it is doing this often, so a first `make run` (a Kubernetes build, image builds) never
+# looks stuck; steps that end within QUIET_SECONDS say nothing.
+PROGRESS_EVERY_SECONDS = 30.0
+QUIET_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def progress(
+    what: str, *, every: float = PROGRESS_EVERY_SECONDS, quiet: float = QUIET_SECONDS, say=None
+) -> Iterator[None]:
+    """Logs "<what>: still running, 1m30s elapsed" after `quiet` seconds and then every `every` seconds, and the
+    total when it ends (only for steps that outlasted `quiet`)."""
+    say = say or log
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def beat() -> None:
+        wait = quiet
+        while not stop.wait(wait):
+            say(f"{what}: still running, {elapsed(time.monotonic() - started)} elapsed")
+            wait = every
+
+    thread = threading.Thread(target=beat, name=f"progress: {what}", daemon=True)
+    thread.start()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        stop.set()
+        thread.join()
+        took = time.monotonic() - started
+        if took >= quiet:
+            say(f"{what}: {'done' if ok else 'failed'} after {elapsed(took)}")
+
+
+def elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def run(

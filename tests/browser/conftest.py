@@ -28,9 +28,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # Belt and braces: the live server is the only host this browser may reach (no DNS for anything else, no
-    # pings, no reporting).
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    # Belt and braces: loopback is the only place this browser may reach (the live server, and stores at
+    # <store id>.localhost:<port>, which Chromium resolves to 127.0.0.1 itself); no DNS for anything else, no
+    # pings, no reporting.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
     "--no-pings",
     "--disable-domain-reliability",
     "--disable-client-side-phishing-detection",

@@ -1,5 +1,6 @@
 """What a tenant and an operator do in a real browser: sign up, create a WooCommerce store, watch its page follow
-the real provisioning worker on the local cluster, see URLs and credentials, delete it; a second tenant gets the
+the real provisioning worker on the local cluster, see URLs and credentials, open the shop through the local ingress
+controller (its home, the shop page with the 3 sample products, the wp-admin login), delete it; a second tenant gets the
 403 page; with no cluster, the real worker fails the store and the page says why; a tenant reads why a store
 failed and retries; an operator retries a failed store from the console.
 Every page is checked (HTML5, console, CSP) and screenshotted by `Tab.see`."""
@@ -15,6 +16,7 @@ from provisioning.tests.celery_worker import ROOT, spawn_worker, start_worker, s
 from scripts.localcluster.pytest_plugin import delete_namespace
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
+from tests.browser.shop import open_from_store_page, through_ingress
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 S = StoreStatus
@@ -110,13 +112,28 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     # What the worker made, on the cluster: the store's namespace, labelled for its owner and engine.
     labels = namespace_of(cluster, store.id)["metadata"]["labels"]
     assert labels["storeplane.io/store-id"] == store.id and labels["storeplane.io/engine"] == "woocommerce"
-    assert store.storefront_url == f"http://{store.id}.localhost"
+    assert store.storefront_url == f"http://{store.id}.localhost:8080"
     expect(page.get_by_role("link", name=store.storefront_url, exact=True)).to_be_visible()
     expect(page.get_by_role("link", name=store.storefront_url + "/wp-admin")).to_be_visible()
-    for step in ("namespace", "helm install", "readiness", "engine setup", "ready"):
+    for step in ("namespace", "helm install", "readiness", "engine setup", "served", "ready"):
         expect(page.locator("#store-timeline")).to_contain_text(f"Create: {step}")
     expect(page.get_by_text(STORE_PASSWORD)).to_have_count(0)
     tab.see("store-ready")
+
+    # The tenant follows the link: the shop, through the local ingress controller, in a new tab.
+    shop = open_from_store_page(page, store.storefront_url, "woo-shop")
+    expect(shop.page.locator("body")).to_contain_text("corner-shop")
+    shop.see("home")
+    shop.page.goto(store.storefront_url + "/shop/")
+    for product, price in (("Classic T-Shirt", "24.99"), ("Wireless Headphones", "59.99"), ("Leather Wallet", "39.99")):
+        expect(shop.page.locator("main, body").first).to_contain_text(product)
+        expect(shop.page.locator("main, body").first).to_contain_text(price)
+    shop.see("shop")
+    shop.page.goto(store.storefront_url + "/wp-admin/")
+    expect(shop.page).to_have_url(re.compile(r"/wp-login\.php"))
+    expect(shop.page.get_by_label("Username or Email Address")).to_be_visible()
+    shop.see("wp-admin-login")
+    shop.page.close()
 
     page.get_by_role("button", name="Show admin credentials").click()
     expect(page.locator("#store-credentials")).to_contain_text(STORE_PASSWORD)
@@ -131,6 +148,8 @@ def test_tenant_signs_up_creates_watches_and_deletes_a_store(tab, worker_on_clus
     store.refresh_from_db()
     assert store.status == S.DELETED, f"{store.status}: {store.failure_reason}"
     assert namespace_of(cluster, store.id) is None
+    # Its URL is served by nothing any more: the controller answers 404 for the host.
+    assert through_ingress(store.storefront_url, "/")[0] == 404
     tab.see("store-deleted")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
