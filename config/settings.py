@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "accounts",
     "stores",
     "provisioning",
+    "config.apps.PlatformConfig",  # start-up checks (config.checks)
 ]
 
 MIDDLEWARE = [
@@ -128,7 +129,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes (and, with DJANGO_DEBUG off, WhiteNoise serves from, manifest included).
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -247,6 +249,9 @@ PROVISIONING_QUEUE_TIMEOUT_SECONDS = env.int("PROVISIONING_QUEUE_TIMEOUT_SECONDS
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=30)
 # Per-store lock: expires if its holder dies, renewed while it works.
 STORE_LOCK_TTL_SECONDS = env.int("STORE_LOCK_TTL_SECONDS", default=60)
+# How long a deletion waits for the store's lock before it retries: a create chain the deletion superseded (an
+# operator's force-delete) notices within a second or two and lets go.
+STORE_LOCK_WAIT_SECONDS = env.int("STORE_LOCK_WAIT_SECONDS", default=60)
 # Retries of retryable failures: full-jitter exponential backoff, delay n drawn from [0, min(max, base * 2^n)].
 PROVISIONING_RETRY_BASE_SECONDS = env.float("PROVISIONING_RETRY_BASE_SECONDS", default=2.0)
 PROVISIONING_RETRY_MAX_SECONDS = env.float("PROVISIONING_RETRY_MAX_SECONDS", default=60.0)
@@ -278,8 +283,6 @@ PROVISIONING_TASK_MAX_RETRIES = env.int("PROVISIONING_TASK_MAX_RETRIES", default
 RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=120)
 RECOVERY_INTERVAL_SECONDS = env.int("RECOVERY_INTERVAL_SECONDS", default=120)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=300)
-# How long PATCH /auth/password waits for the workers to report each store's new admin password.
-PASSWORD_PROPAGATION_WAIT_SECONDS = env.int("PASSWORD_PROPAGATION_WAIT_SECONDS", default=15)
 PASSWORD_PROPAGATION_HOOK = "provisioning.services.propagate_password"  # noqa: S105
 CELERY_BEAT_SCHEDULE = {
     "recover-stores": {"task": "provisioning.recover_stores", "schedule": RECOVERY_INTERVAL_SECONDS},

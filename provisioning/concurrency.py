@@ -16,7 +16,7 @@ from django.conf import settings
 from redis.exceptions import LockError, RedisError
 
 from config.redis import get_redis, key
-from provisioning.errors import LeaseLost, QueueFull, QueueTimeout, StoreBusy
+from provisioning.errors import LeaseLost, QueueFull, QueueTimeout, StoreBusy, Superseded
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +182,12 @@ class Lease:
     def renew(self) -> bool:
         return self.semaphore.renew(self.token)
 
+    released: bool = False
+
     def release(self) -> bool:
         if self._renewer:
             self._renewer.stop()
+        self.released = True
         return self.semaphore.release(self.token)
 
     @property
@@ -192,8 +195,9 @@ class Lease:
         return bool(self._renewer and self._renewer.lost.is_set())
 
     def check(self) -> None:
-        """Raise LeaseLost if the slot expired under us (call between steps of long work)."""
-        if self.lost:
+        """Raise LeaseLost if the slot expired under us (call between steps of long work). Asks Redis, not only
+        the renewer: a lease that expired since the last renewal is lost now, not at the next one."""
+        if self.lost or not self.renew():
             raise LeaseLost("The provisioning slot lease expired while the operation ran.")
 
 
@@ -367,7 +371,8 @@ class StoreLock:
         return bool(self._renewer and self._renewer.lost.is_set())
 
     def check(self) -> None:
-        if self.lost:
+        """Raise LeaseLost unless Redis still holds our token for the store's lock."""
+        if self.lost or not self._lock.owned():
             raise LeaseLost(f"The lock on store {self.store_id} expired while the operation ran.")
 
 
@@ -375,10 +380,13 @@ def store_lock_key(store_id: str) -> str:
     return key("lock", "store", str(store_id))
 
 
-def acquire_store_lock(store_id: str, ttl: float | None = None) -> StoreLock:
-    """Take the store's lock or raise StoreBusy at once (never wait: the other operation may take minutes)."""
+def acquire_store_lock(store_id: str, ttl: float | None = None, wait: float = 0) -> StoreLock:
+    """Take the store's lock or raise StoreBusy: at once by default, or after waiting up to `wait` seconds (a
+    deletion waits for a create chain it superseded to let go, which it does within a poll of the runner)."""
     ttl = ttl or settings.STORE_LOCK_TTL_SECONDS
-    lock = get_redis().lock(store_lock_key(store_id), timeout=ttl, blocking=False, thread_local=False)
+    lock = get_redis().lock(
+        store_lock_key(store_id), timeout=ttl, blocking=wait > 0, blocking_timeout=wait or None, thread_local=False
+    )
     if not lock.acquire():
         raise StoreBusy(f"Another operation is already running on store {store_id}.")
     return StoreLock(str(store_id), lock)
@@ -389,9 +397,9 @@ def is_store_locked(store_id: str) -> bool:
 
 
 @contextmanager
-def store_lock(store_id: str, ttl: float | None = None, renew: bool = True) -> Iterator[StoreLock]:
+def store_lock(store_id: str, ttl: float | None = None, renew: bool = True, wait: float = 0) -> Iterator[StoreLock]:
     """Hold the store's lock for the block, renewed every ttl/3 while it runs, released (token-checked) on exit."""
-    held = acquire_store_lock(store_id, ttl)
+    held = acquire_store_lock(store_id, ttl, wait)
     if renew:
         held._renewer = _Renewer(held.renew, (ttl or settings.STORE_LOCK_TTL_SECONDS) / 3, f"store:{store_id}")
         held._renewer.start()
@@ -399,3 +407,32 @@ def store_lock(store_id: str, ttl: float | None = None, renew: bool = True) -> I
         yield held
     finally:
         held.release()
+
+
+# --- ownership of a running chain ---------------------------------------------------------------------------
+
+
+@dataclass
+class Ownership:
+    """What a running chain holds on its store (STYLE habit 16): the status it expects the store to have, the
+    store's lock, and (once it has one) its slot lease. `check()` runs before each step and while a command runs;
+    when the store moved on (an operator force-deleted it) or the lock or lease is no longer ours, it raises
+    Superseded, and the chain stops without touching the store."""
+
+    store_id: str
+    expected: str
+    lock: StoreLock
+    lease: Lease | None = None
+
+    def check(self) -> None:
+        from stores.models import Store
+
+        try:
+            self.lock.check()
+            if self.lease is not None and not self.lease.released:  # after the slot, only the lock is needed
+                self.lease.check()
+        except LeaseLost as lost:
+            raise Superseded(lost.message) from lost
+        status = Store.objects.filter(pk=self.store_id).values_list("status", flat=True).first()
+        if status != self.expected:
+            raise Superseded(f"The store is now {status or 'gone'}; this {self.expected} chain no longer owns it.")

@@ -116,6 +116,15 @@ class LeaseLost(ProvisioningError):
     retryable = True
 
 
+class Superseded(ProvisioningError):
+    """The chain no longer owns its store (an operator force-deleted it, or the store's lock or slot lease
+    expired): it stops where it is and marks nothing, so whoever owns the store now can go on. Not a failure."""
+
+    code = "SUPERSEDED"
+    default_message = "The operation stopped: the store moved on."
+    retryable = False
+
+
 class StoreBusy(ProvisioningError):
     code = "STORE_BUSY"
     default_message = "Another operation is already running on this store."

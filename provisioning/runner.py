@@ -9,7 +9,8 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from provisioning.errors import BinaryMissing, ClusterUnreachable, CommandFailed, CommandTimedOut
@@ -64,6 +65,41 @@ def is_cluster_unreachable(stderr: str) -> bool:
     return bool(_UNREACHABLE.search(stderr))
 
 
+# While a chain runs a step, its ownership check (provisioning.concurrency.Ownership.check); a command that outlives
+# the chain's hold on its store is killed within OWNER_POLL_SECONDS (AWX polls its cancel_flag the same way).
+owner_check: ContextVar[Callable[[], None] | None] = ContextVar("owner_check", default=None)
+OWNER_POLL_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def checking_owner(check: Callable[[], None] | None) -> Iterator[None]:
+    """Every command run in the block calls `check` about once a second; what it raises kills the command."""
+    token = owner_check.set(check)
+    try:
+        yield
+    finally:
+        owner_check.reset(token)
+
+
+def _communicate(
+    proc: subprocess.Popen, stdin: bytes | None, *, deadline: float, check_owner: Callable[[], None] | None
+) -> tuple[bytes, bytes]:
+    """communicate() until `deadline` (TimeoutExpired then), calling `check_owner` between short waits; retrying
+    communicate() after its timeout loses no output (stdin is sent on the first call only)."""
+    first = True
+    while True:
+        remaining = deadline - time.monotonic()
+        wait = remaining if check_owner is None else min(remaining, OWNER_POLL_SECONDS)
+        try:
+            return proc.communicate(input=stdin if first else None, timeout=max(wait, 0.01))
+        except subprocess.TimeoutExpired:
+            first = False
+            if time.monotonic() >= deadline:
+                raise
+            if check_owner is not None:
+                check_owner()
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -92,6 +128,9 @@ def run(
     argv = [os.fspath(a) for a in argv]
     secrets = [s for s in secrets if s]
     safe_argv = redact_argv(argv, secrets)
+    check_owner = owner_check.get()
+    if check_owner is not None:
+        check_owner()  # a chain that no longer owns its store starts nothing more
     started = time.monotonic()
     try:
         # A new session makes the child a process-group leader, so a timeout kills its children too.
@@ -112,7 +151,7 @@ def run(
         raise BinaryMissing(argv=safe_argv, reason="not executable") from None
 
     try:
-        out, err = proc.communicate(input=stdin, timeout=timeout)
+        out, err = _communicate(proc, stdin, deadline=started + timeout, check_owner=check_owner)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         try:

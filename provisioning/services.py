@@ -16,12 +16,13 @@ from audit.services import audit_record
 from config import metrics
 from config.crypto import UNREADABLE_MESSAGE, is_unreadable
 from provisioning import concurrency, helm, ingress, kubectl
-from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout
+from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout, Superseded
 from provisioning.models import Operation
 from provisioning.setup import setup_engine
 from provisioning.steps import Attempt, reason_of, step
 from provisioning.values import admin_email, admin_path, ensure_secrets, helm_values, secret_values, store_url
 from stores import services as store_services
+from stores.exceptions import InvalidStateTransition
 from stores.models import Engine, Store, StoreStatus
 
 logger = logging.getLogger("storeplane.provisioning")
@@ -49,16 +50,16 @@ def namespace_labels(store: Store) -> dict[str, str]:
 
 
 @contextmanager
-def _slot(store: Store, operation: str) -> Iterator[None]:
+def _slot(store: Store, operation: str) -> Iterator[concurrency.Lease]:
     semaphore = concurrency.provisioning_semaphore()
     waited = time.perf_counter()
     try:
-        with semaphore.slot(f"{store.id}:{operation}"):
+        with semaphore.slot(f"{store.id}:{operation}") as lease:
             metrics.PROVISIONING_QUEUE_WAIT.observe((time.perf_counter() - waited) * 1000)
             _observe_semaphore(semaphore)
             metrics.ACTIVE_PROVISIONING_OPERATIONS.inc()
             try:
-                yield
+                yield lease
             finally:
                 metrics.ACTIVE_PROVISIONING_OPERATIONS.dec()
     except QueueFull:
@@ -80,9 +81,13 @@ def _observe_semaphore(semaphore) -> None:
     metrics.PROVISIONING_CONCURRENT_OPERATIONS.set(stats.get("active", 0))
 
 
-def _fail(store_id: str, reason: str, **metadata) -> None:
+def _fail(store_id: str, reason: str, *, expected: str | None = None, **metadata) -> None:
+    """Mark the store failed; with `expected`, only from that status (InvalidStateTransition otherwise: the store
+    moved on while the chain failed, and it is not the chain's to mark any more)."""
     try:
-        store_services.store_mark_failed(store_id=store_id, reason=reason, metadata=metadata)
+        store_services.store_mark_failed(store_id=store_id, reason=reason, metadata=metadata, expected=expected)
+    except InvalidStateTransition:
+        raise
     except ProvisioningError:
         raise
     except Exception:
@@ -94,9 +99,10 @@ def _fail(store_id: str, reason: str, **metadata) -> None:
 
 
 def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or resume) the create chain. Returns "ready", "failed" or "skipped"; raises a retryable
+    """Run (or resume) the create chain. Returns "ready", "failed", "skipped" or "superseded" (the store moved on,
+    e.g. an operator force-deleted it: the chain stopped and marked nothing); raises a retryable
     ProvisioningError when the task should try again later (only when `final` is False)."""
-    with concurrency.store_lock(store_id):
+    with concurrency.store_lock(store_id) as lock:
         store = Store.objects.select_related("owner").get(pk=store_id)
         if store.status == S.REQUESTED:
             store = store_services.store_start_provisioning(store_id=store_id)
@@ -110,24 +116,53 @@ def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None, fi
             _fail(store_id, SECRETS_UNREADABLE_REASON, errorCode="SECRETS_UNREADABLE")
             return "failed"
         secrets = ensure_secrets(store)
-        run = Attempt(store, Operation.CREATE, attempt, task_id, secret_values(store, secrets))
+        owner = concurrency.Ownership(store_id, S.PROVISIONING, lock)
+        run = Attempt(store, Operation.CREATE, attempt, task_id, secret_values(store, secrets), owner.check)
         try:
-            with _slot(store, "create"):
-                _create_chain(run, secrets)
-            return "ready"
-        except (QueueFull, QueueTimeout) as error:
-            _fail(store_id, reason_of(error, run.secrets), errorCode=error.code)
-        except SoftTimeLimitExceeded:
-            _fail(store_id, f"Provisioning did not finish within {settings.PROVISIONING_TASK_SOFT_TIME_LIMIT} seconds.")
-        except ProvisioningError as error:
-            if error.retryable and not final:
-                logger.warning("provision %s: retryable failure, will retry: %s", store_id, error.code)
+            try:
+                with _slot(store, "create") as lease:
+                    owner.lease = lease
+                    _create_chain(run, secrets)
+                return "ready"
+            except (Superseded, InvalidStateTransition):
                 raise
-            _fail(store_id, reason_of(error, run.secrets), errorCode=error.code, retryable=error.retryable)
-        except Exception:
-            logger.exception("provision %s: internal error", store_id)
-            _fail(store_id, "Internal error in the provisioning worker; operators have been notified.")
-        return "failed"
+            except (QueueFull, QueueTimeout) as error:
+                _fail(store_id, reason_of(error, run.secrets), expected=S.PROVISIONING, errorCode=error.code)
+            except SoftTimeLimitExceeded:
+                limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
+                _fail(store_id, f"Provisioning did not finish within {limit} seconds.", expected=S.PROVISIONING)
+            except ProvisioningError as error:
+                if error.retryable and not final:
+                    owner.check()  # a chain that lost the store hands it over instead of asking for a retry
+                    logger.warning("provision %s: retryable failure, will retry: %s", store_id, error.code)
+                    raise
+                reason = reason_of(error, run.secrets)
+                _fail(store_id, reason, expected=S.PROVISIONING, errorCode=error.code, retryable=error.retryable)
+            except Exception:
+                logger.exception("provision %s: internal error", store_id)
+                reason = "Internal error in the provisioning worker; operators have been notified."
+                _fail(store_id, reason, expected=S.PROVISIONING)
+            return "failed"
+        except (Superseded, InvalidStateTransition) as moved_on:
+            _superseded(run, moved_on)
+            return "superseded"
+
+
+def _superseded(run: Attempt, moved_on: Exception) -> None:
+    """The chain stopped because the store is no longer its own: one audit row says so, and nothing is marked (the
+    store's new owner, usually its deletion, goes on)."""
+    status = Store.objects.filter(pk=run.store.pk).values_list("status", flat=True).first()
+    what = {Operation.CREATE: "Provisioning", Operation.DELETE: "Deletion"}.get(run.operation, run.operation)
+    message = (
+        f"{what} stopped, no longer the store's owner (status now {status}): {getattr(moved_on, 'message', moved_on)}"
+    )
+    logger.info("%s %s superseded: %s", run.operation, run.store.pk, message, extra={"store_id": run.store.pk})
+    audit_record(
+        event_type=EventType.INFO,
+        store=run.store,
+        message=message,
+        metadata={"action": "superseded", "operation": run.operation, "status": status},
+    )
 
 
 def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
@@ -192,31 +227,44 @@ def remediate_release(store: Store, *, ctx=None) -> str:
 
 def delete(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
     """Run (or resume) the deletion chain: uninstall, delete the namespace, wait (bounded) until it is gone, then
-    deleted. Anything left behind leaves the store failed with the reason, never "deleted"."""
-    with concurrency.store_lock(store_id):
+    deleted. Anything left behind leaves the store failed with the reason, never "deleted". Waits up to
+    STORE_LOCK_WAIT_SECONDS for the store's lock (a create chain it superseded lets go within a poll)."""
+    with concurrency.store_lock(store_id, wait=settings.STORE_LOCK_WAIT_SECONDS) as lock:
         store = Store.objects.select_related("owner").get(pk=store_id)
         if store.status != S.DELETING:
             logger.info("delete: %s is %s; nothing to do", store_id, store.status, extra={"store_id": store_id})
             return "skipped"
         # Uninstalling needs no secret: a store whose secrets no key decrypts can still be deleted.
         known = {} if is_unreadable(store.secrets) else (store.secrets or {})
-        run = Attempt(store, Operation.DELETE, attempt, task_id, secret_values(store, known))
+        owner = concurrency.Ownership(store_id, S.DELETING, lock)
+        run = Attempt(store, Operation.DELETE, attempt, task_id, secret_values(store, known), owner.check)
         try:
-            with _slot(store, "delete"):
-                _delete_chain(run)
-            return "deleted"
-        except (QueueFull, QueueTimeout) as error:
-            _fail(store_id, "Deletion deferred: " + reason_of(error, run.secrets), errorCode=error.code)
-        except SoftTimeLimitExceeded:
-            _fail(store_id, f"Deletion did not finish within {settings.PROVISIONING_TASK_SOFT_TIME_LIMIT} seconds.")
-        except ProvisioningError as error:
-            if error.retryable and not final:
+            try:
+                with _slot(store, "delete") as lease:
+                    owner.lease = lease
+                    _delete_chain(run)
+                return "deleted"
+            except (Superseded, InvalidStateTransition):
                 raise
-            _fail(store_id, "Deletion failed: " + reason_of(error, run.secrets), errorCode=error.code)
-        except Exception:
-            logger.exception("delete %s: internal error", store_id)
-            _fail(store_id, "Deletion failed: internal error in the provisioning worker.")
-        return "failed"
+            except (QueueFull, QueueTimeout) as error:
+                reason = "Deletion deferred: " + reason_of(error, run.secrets)
+                _fail(store_id, reason, expected=S.DELETING, errorCode=error.code)
+            except SoftTimeLimitExceeded:
+                limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
+                _fail(store_id, f"Deletion did not finish within {limit} seconds.", expected=S.DELETING)
+            except ProvisioningError as error:
+                if error.retryable and not final:
+                    owner.check()
+                    raise
+                reason = "Deletion failed: " + reason_of(error, run.secrets)
+                _fail(store_id, reason, expected=S.DELETING, errorCode=error.code)
+            except Exception:
+                logger.exception("delete %s: internal error", store_id)
+                _fail(store_id, "Deletion failed: internal error in the provisioning worker.", expected=S.DELETING)
+            return "failed"
+        except (Superseded, InvalidStateTransition) as moved_on:
+            _superseded(run, moved_on)
+            return "superseded"
 
 
 def _delete_chain(run: Attempt) -> None:
@@ -242,51 +290,34 @@ def _delete_chain(run: Attempt) -> None:
 PASSWORD_TASK = "provisioning.update_store_password"  # noqa: S105  (a task name)
 
 
+IN_PROGRESS_REASON = "In progress: a worker applies it shortly; the store's activity log records the outcome."
+
+
 def propagate_password(*, user, new_password: str) -> dict:
-    """PATCH /auth/password: the tenant's new password becomes the admin password of each of its ready stores.
-    The worker applies it (the new password waits for it encrypted in the store's secrets, never in a queue
-    message); the answer reports each store, waiting a bounded time for the workers."""
+    """The tenant's new password becomes the admin password of each of its ready stores (up to 100, newest first).
+    The request never waits for a worker: each store's new password waits for its worker encrypted in the store's
+    secrets (never in a queue message), and the answer reports each store as it stands now, in the contract's shape
+    {totalStores, successful, failed, details}: refused ones with their reason, queued ones as in progress (the
+    worker's outcome lands in the store's audit log)."""
     from config.celery import app
-    from provisioning.models import ProvisioningRun, RunStatus
 
     stores = list(Store.objects.filter(owner=user, status=S.READY).order_by("-created_at")[:100])
-    task_ids: dict[str, str] = {}
-    details: dict[str, dict] = {}
+    details: list[dict] = []
     for store in stores:
         if is_unreadable(store.admin_credentials) or is_unreadable(store.secrets):
-            details[store.id] = {"storeId": store.id, "success": False, "reason": SECRETS_UNREADABLE_REASON}
+            details.append({"storeId": store.id, "success": False, "reason": SECRETS_UNREADABLE_REASON})
             continue
         if not (store.admin_credentials or {}).get("email"):
-            details[store.id] = {"storeId": store.id, "success": False, "reason": "no credentials"}
+            details.append({"storeId": store.id, "success": False, "reason": "no credentials"})
             continue
-        current = dict(store.secrets or {})
-        current["pendingAdminPassword"] = new_password
-        Store.objects.filter(pk=store.pk).update(secrets=current)
-        task_ids[store.id] = app.send_task(PASSWORD_TASK, args=[store.id]).id
-    deadline = time.monotonic() + settings.PASSWORD_PROPAGATION_WAIT_SECONDS
-    while task_ids and time.monotonic() < deadline:
-        finished = ProvisioningRun.objects.filter(
-            task_id__in=task_ids.values(),
-            operation=Operation.PASSWORD,
-            step="admin_password",
-            status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ERRORED],
-        )
-        for run in finished:
-            ok = run.status == RunStatus.SUCCEEDED
-            details[run.store_id] = {"storeId": run.store_id, "success": ok, **({} if ok else {"reason": run.error})}
-        if all(store_id in details for store_id in task_ids):
-            break
-        time.sleep(0.25)
-    for store_id in task_ids:
-        details.setdefault(
-            store_id, {"storeId": store_id, "success": False, "reason": "Still in progress; it is applied shortly."}
-        )
-    ordered = [details[s.id] for s in stores]
+        store_services.store_set_pending_admin_password(store_id=store.id, password=new_password)
+        app.send_task(PASSWORD_TASK, args=[store.id])
+        details.append({"storeId": store.id, "success": False, "reason": IN_PROGRESS_REASON})
     return {
         "totalStores": len(stores),
-        "successful": sum(1 for d in ordered if d["success"]),
-        "failed": sum(1 for d in ordered if not d["success"]),
-        "details": ordered,
+        "successful": sum(1 for d in details if d["success"]),
+        "failed": sum(1 for d in details if not d["success"]),
+        "details": details,
     }
 
 
@@ -310,13 +341,14 @@ def update_store_password(store_id: str, *, task_id: str | None = None) -> str:
                     set_medusa_password(
                         ctx, store, email=admin_email(store), old_password=old_password, password=new_password
                     )
-        except Exception:
-            current.pop("pendingAdminPassword", None)
-            Store.objects.filter(pk=store.pk).update(secrets=current)
+        except Exception as error:
+            store_services.store_settle_admin_password(store_id=store.id, password=new_password, applied=False)
+            audit_record(
+                event_type=EventType.WARNING,
+                store=store,
+                message="Store admin password not updated (the old one still works): " + reason_of(error, run.secrets),
+            )
             return "failed"
-        current["adminPassword"] = new_password
-        current.pop("pendingAdminPassword", None)
-        credentials = {**(store.admin_credentials or {}), "password": new_password}
-        Store.objects.filter(pk=store.pk).update(secrets=current, admin_credentials=credentials)
+        store_services.store_settle_admin_password(store_id=store.id, password=new_password, applied=True)
         audit_record(event_type=EventType.INFO, store=store, message="Store admin password updated")
         return "updated"

@@ -4,7 +4,7 @@ errored), one log line with its duration, and the step metrics."""
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -15,6 +15,7 @@ from config.logging import request_id_var, step_var, store_id_var
 from provisioning.errors import CommandError, ProvisioningError
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.redaction import redact
+from provisioning.runner import checking_owner
 from stores.models import Store
 
 logger = logging.getLogger("storeplane.provisioning")
@@ -40,6 +41,8 @@ class Attempt:
     attempt: int = 0
     task_id: str | None = None
     secrets: list[str] = field(default_factory=list)
+    # The chain's ownership check (concurrency.Ownership.check): before each step, and while its commands run.
+    owner_check: Callable[[], None] | None = None
 
 
 def reason_of(error: BaseException, secrets: list[str]) -> str:
@@ -52,6 +55,8 @@ def reason_of(error: BaseException, secrets: list[str]) -> str:
 @contextmanager
 def step(attempt: Attempt, name: str) -> Iterator[StepContext]:
     store = attempt.store
+    if attempt.owner_check is not None:
+        attempt.owner_check()  # raises Superseded before the step starts: no row for a step that never ran
     run = ProvisioningRun.objects.create(
         store_id=store.pk,
         operation=attempt.operation,
@@ -65,7 +70,8 @@ def step(attempt: Attempt, name: str) -> Iterator[StepContext]:
     started = time.perf_counter()
     status, error_text, trace = RunStatus.SUCCEEDED, "", ""
     try:
-        yield ctx
+        with checking_owner(attempt.owner_check):
+            yield ctx
     except BaseException as exc:
         if isinstance(exc, ProvisioningError):
             status, error_text = RunStatus.FAILED, reason_of(exc, attempt.secrets)

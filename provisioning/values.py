@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from stores import services as store_services
 from stores.models import Engine, Store
 
 # Secret names kept in Store.secrets, per engine.
@@ -28,12 +29,15 @@ def ensure_secrets(store: Store) -> dict[str, str]:
     if not missing:
         return current
     chosen = (store.admin_credentials or {}).get("password")
-    for name in missing:
-        current[name] = chosen if (name == "adminPassword" and chosen) else _generate(name)
-    # A plain UPDATE: the state machine's optimistic lock guards `status`, not this column.
-    Store.objects.filter(pk=store.pk).update(secrets=current)
-    store.secrets = current
-    return current
+
+    def fill(stored: dict[str, str]) -> dict[str, str]:  # on the row as stored now, under its lock
+        for name in ENGINE_SECRETS[store.engine]:
+            if not stored.get(name):
+                stored[name] = chosen if (name == "adminPassword" and chosen) else _generate(name)
+        return stored
+
+    store.secrets = store_services.store_update_secrets(store_id=store.pk, change=fill).secrets
+    return dict(store.secrets)
 
 
 def admin_email(store: Store) -> str:

@@ -26,15 +26,6 @@ ACTIVE_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.READY, S.DELETING})
 # A worker owns the store while it is in one of these.
 IN_PROGRESS_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.DELETING})
 TERMINAL_STATES = frozenset({S.DELETED})
-# Exactly the state machine of the contract (§3).
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    S.REQUESTED: (S.PROVISIONING, S.FAILED),
-    S.PROVISIONING: (S.READY, S.FAILED),
-    S.READY: (S.DELETING,),
-    S.FAILED: (S.REQUESTED, S.DELETING),
-    S.DELETING: (S.DELETED, S.FAILED),
-    S.DELETED: (),
-}
 
 
 class Engine(models.TextChoices):
@@ -139,3 +130,22 @@ class Store(ConcurrentTransitionMixin, models.Model):
         self.provisioning_started_at = None
         self.provisioning_completed_at = None
         self.provisioning_duration_ms = None
+
+
+def _machine() -> dict[str, tuple[str, ...]]:
+    """The contract's state machine (§3) as {source: targets}, read from Store's transitions so it is stated once
+    (the decorators above); targets list the way forward first and failure last, as the contract's messages do."""
+    order = list(StoreStatus.values)
+    edges: dict[str, set[str]] = {state: set() for state in order}
+    for move in Store._meta.get_field("status").get_all_transitions(Store):  # type: ignore[union-attr]
+        sources = order if move.source == "*" else [move.source]
+        for source in sources:
+            edges[source].add(move.target)
+    return {
+        source: tuple(sorted(targets, key=lambda target: (target == S.FAILED, order.index(target))))
+        for source, targets in edges.items()
+    }
+
+
+# {source: allowed targets}: for messages and tests; code asks can_proceed(store.<transition>) instead.
+TRANSITIONS: dict[str, tuple[str, ...]] = _machine()

@@ -78,11 +78,62 @@ def _locked(store_id: str) -> Store:
         raise StoreNotFound(store_id) from None
 
 
-def _save_transition(store: Store, concurrent_message: str) -> None:
+def _target(name: str) -> str:
+    """Where the transition `name` of Store leads (each has one target)."""
+    return next(iter(getattr(Store, name)._django_fsm.transitions.values())).target
+
+
+def _move(
+    store: Store,
+    name: str,
+    *,
+    message: str,
+    kwargs: dict[str, Any] | None = None,
+    refusal: Callable[[Store], Exception] | None = None,
+    concurrent: str = "Store status changed concurrently.",
+    event_type: str = EventType.STATUS_CHANGE,
+    metadata: dict[str, Any] | None = None,
+    actor: User | None = None,
+    ip_address: str | None = None,
+) -> Store:
+    """The recipe's middle, on a store already locked by `_locked`: check the transition `name` (refused with
+    `refusal(store)`, or InvalidStateTransition), call it, save (a lost optimistic race is StoreConflict with
+    `concurrent`), and write its audit row with the real previous status."""
+    transition = getattr(store, name)
+    if not can_proceed(transition):
+        raise refusal(store) if refusal else transition_refused(store, _target(name))
+    previous = store.status
+    transition(**(kwargs or {}))
     try:
         store.save()
     except ConcurrentTransition as exc:
-        raise StoreConflict(concurrent_message, suggestion="Refresh and try again.") from exc
+        raise StoreConflict(concurrent, suggestion="Refresh and try again.") from exc
+    audit_record(
+        event_type=event_type,
+        store=store,
+        previous_status=previous,
+        new_status=store.status,
+        message=message,
+        metadata=metadata,
+        actor=actor,
+        ip_address=ip_address,
+    )
+    return store
+
+
+def _transition(
+    store_id: str, name: str, *, enqueue_task: str | None = None, expected: str | None = None, **move: Any
+) -> Store:
+    """The one transition recipe: in one transaction, lock the row, (optionally) insist on the status the caller
+    expects, check, transition, save, audit (`_move`), and enqueue `enqueue_task` once it commits."""
+    with transaction.atomic():
+        store = _locked(store_id)
+        if expected is not None and store.status != expected:
+            raise transition_refused(store, _target(name))
+        _move(store, name, **move)
+        if enqueue_task:
+            enqueue(enqueue_task, store.id)
+    return store
 
 
 # --- tenant operations ------------------------------------------------------------------------------------------
@@ -174,52 +225,44 @@ def _unused_store_id() -> str:
 
 
 def store_request_deletion(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
-    with transaction.atomic():
-        store = _locked(store_id)
-        if not can_proceed(store.request_deletion):
-            raise StoreConflict(
-                DELETE_REFUSALS.get(store.status, f"Cannot delete store in '{store.status}' state"),
-                suggestion="Wait for the current operation to complete.",
-            )
-        previous = store.status
-        store.request_deletion()
-        _save_transition(store, "Store status changed concurrently. Aborting deletion.")
-        audit_record(
-            event_type=EventType.STATUS_CHANGE,
-            store=store,
-            previous_status=previous,
-            new_status=S.DELETING,
-            message="Store deletion initiated",
-            actor=actor,
-            ip_address=ip_address,
-        )
-        enqueue(DELETE_TASK, store.id)
-    return store
+    return _transition(
+        store_id,
+        "request_deletion",
+        message="Store deletion initiated",
+        refusal=lambda store: StoreConflict(
+            DELETE_REFUSALS.get(store.status, f"Cannot delete store in '{store.status}' state"),
+            suggestion="Wait for the current operation to complete.",
+        ),
+        concurrent="Store status changed concurrently. Aborting deletion.",
+        actor=actor,
+        ip_address=ip_address,
+        enqueue_task=DELETE_TASK,
+    )
+
+
+def _retry_refusal(store: Store) -> StoreConflict:
+    return StoreConflict(
+        f"Only failed stores can be retried. Current status: '{store.status}'",
+        suggestion="Only failed stores can be retried.",
+    )
 
 
 def store_retry(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
     """Puts a failed store back to requested, keeping its credentials and secrets; cleanup runs in the worker."""
     with transaction.atomic():
         store = _locked(store_id)
-        if store.status != S.FAILED:
-            raise StoreConflict(
-                f"Only failed stores can be retried. Current status: '{store.status}'",
-                suggestion="Only failed stores can be retried.",
-            )
         max_retries = settings.PROVISIONING_MAX_RETRIES
-        if store.retry_count >= max_retries:
+        if can_proceed(store.retry) and store.retry_count >= max_retries:
             raise StoreConflict(
                 f"Maximum retry count ({max_retries}) reached.",
                 suggestion="Manual investigation may be required. Delete and recreate the store.",
             )
-        store.retry()
-        _save_transition(store, "Store status changed concurrently. Aborting retry.")
-        audit_record(
-            event_type=EventType.STATUS_CHANGE,
-            store=store,
-            previous_status=S.FAILED,
-            new_status=S.REQUESTED,
-            message=f"Retry #{store.retry_count} initiated",
+        _move(
+            store,
+            "retry",
+            message=f"Retry #{store.retry_count + 1} initiated",
+            refusal=_retry_refusal,
+            concurrent="Store status changed concurrently. Aborting retry.",
             actor=actor,
             ip_address=ip_address,
         )
@@ -230,66 +273,42 @@ def store_retry(*, store_id: str, actor: User | None, ip_address: str | None = N
 # --- worker transitions -----------------------------------------------------------------------------------------
 
 
-def _worker_transition(
-    store_id: str,
-    method_name: str,
-    target: str,
-    *,
-    message: str,
-    event_type: str = EventType.STATUS_CHANGE,
-    metadata: dict[str, Any] | None = None,
-    apply: Callable[[Store], None] | None = None,
-) -> Store:
-    with transaction.atomic():
-        store = _locked(store_id)
-        method = getattr(store, method_name)
-        if not can_proceed(method):
-            raise transition_refused(store, target)
-        previous = store.status
-        if apply is not None:
-            apply(store)
-        else:
-            method()
-        _save_transition(store, "Store status changed concurrently.")
-        audit_record(
-            event_type=event_type,
-            store=store,
-            previous_status=previous,
-            new_status=target,
-            message=message,
-            metadata=metadata,
-        )
-    return store
-
-
 def store_start_provisioning(*, store_id: str) -> Store:
-    return _worker_transition(store_id, "start_provisioning", S.PROVISIONING, message="Provisioning started")
+    return _transition(store_id, "start_provisioning", message="Provisioning started")
 
 
 def store_mark_ready(*, store_id: str, storefront_url: str, admin_url: str, admin_credentials: dict[str, Any]) -> Store:
-    def apply(store: Store) -> None:
-        store.mark_ready(storefront_url=storefront_url, admin_url=admin_url, admin_credentials=admin_credentials)
-
-    store = _worker_transition(store_id, "mark_ready", S.READY, message="Store provisioned", apply=apply)
-    return store
+    return _transition(
+        store_id,
+        "mark_ready",
+        message="Store provisioned",
+        kwargs={"storefront_url": storefront_url, "admin_url": admin_url, "admin_credentials": admin_credentials},
+    )
 
 
 def store_mark_failed(
-    *, store_id: str, reason: str, metadata: dict[str, Any] | None = None, event_type: str = EventType.ERROR
+    *,
+    store_id: str,
+    reason: str,
+    metadata: dict[str, Any] | None = None,
+    event_type: str = EventType.ERROR,
+    expected: str | None = None,
 ) -> Store:
-    return _worker_transition(
+    """A worker's chain failed. With `expected` (the status the chain worked in), a store that has moved on since
+    (an operator force-deleted it) is refused with InvalidStateTransition instead of being marked."""
+    return _transition(
         store_id,
         "mark_failed",
-        S.FAILED,
+        expected=expected,
         message=reason,
+        kwargs={"reason": reason},
         event_type=event_type,
         metadata=metadata,
-        apply=lambda store: store.mark_failed(reason=reason),
     )
 
 
 def store_mark_deleted(*, store_id: str, message: str = "Store deleted") -> Store:
-    return _worker_transition(store_id, "mark_deleted", S.DELETED, message=message)
+    return _transition(store_id, "mark_deleted", message=message)
 
 
 # --- operator operations (the console) -------------------------------------------------------------------------
@@ -302,68 +321,61 @@ def store_operator_mark_failed(*, store_id: str, actor: User, reason: str, ip_ad
     """An operator stops a store a worker seems stuck on (requested, provisioning, deleting): it becomes failed with
     the operator's reason, so its owner can retry or delete it. Nothing is enqueued."""
     reason = (reason or "").strip() or "Stopped by an operator."
-    with transaction.atomic():
-        store = _locked(store_id)
-        if store.status not in STUCK_STATES or not can_proceed(store.mark_failed):
-            raise StoreConflict(
-                f"Only requested, provisioning or deleting stores can be marked failed. Current status: "
-                f"'{store.status}'",
-                suggestion="Retry or delete a failed store instead.",
-            )
-        previous = store.status
-        store.mark_failed(reason=reason)
-        _save_transition(store, "Store status changed concurrently. Aborting.")
-        audit_record(
-            event_type=EventType.RECOVERY,
-            store=store,
-            previous_status=previous,
-            new_status=S.FAILED,
-            message=f"Marked failed by an operator: {reason}",
-            metadata={"action": "operator_mark_failed"},
-            actor=actor,
-            ip_address=ip_address,
-        )
-    return store
+    return _transition(
+        store_id,
+        "mark_failed",
+        message=f"Marked failed by an operator: {reason}",
+        kwargs={"reason": reason},
+        refusal=lambda store: StoreConflict(
+            f"Only requested, provisioning or deleting stores can be marked failed. Current status: '{store.status}'",
+            suggestion="Retry or delete a failed store instead.",
+        ),
+        concurrent="Store status changed concurrently. Aborting.",
+        event_type=EventType.RECOVERY,
+        metadata={"action": "operator_mark_failed"},
+        actor=actor,
+        ip_address=ip_address,
+    )
 
 
 def store_force_delete(*, store_id: str, actor: User, ip_address: str | None = None) -> Store:
     """An operator deletes a store whatever it is doing: a store in progress is first marked failed (the worker's
-    next step sees the change and stops), then moved to deleting; a store already deleting gets its delete task
-    enqueued again. The worker's delete is idempotent, so a second one is harmless."""
+    chain sees the change before its next step, or within a second while a command runs, and stops), then moved
+    to deleting; a store already deleting gets its delete task enqueued again. The worker's delete is idempotent,
+    so a second one is harmless."""
+    operator = {
+        "event_type": EventType.RECOVERY,
+        "metadata": {"action": "operator_force_delete"},
+        "actor": actor,
+        "ip_address": ip_address,
+        "concurrent": "Store status changed concurrently. Aborting deletion.",
+    }
     with transaction.atomic():
         store = _locked(store_id)
         if store.status == S.DELETED:
             raise StoreConflict("Store is already deleted", suggestion="Nothing to do.")
-        previous = store.status
-        if store.status in (S.REQUESTED, S.PROVISIONING):
-            store.mark_failed(reason="Force-deleted by an operator.")
-            _save_transition(store, "Store status changed concurrently. Aborting.")
+        if store.status == S.DELETING:
             audit_record(
                 event_type=EventType.RECOVERY,
                 store=store,
-                previous_status=previous,
-                new_status=S.FAILED,
-                message="Stopped by an operator for a forced deletion",
+                previous_status=S.DELETING,
+                new_status=S.DELETING,
+                message="Deletion re-enqueued by an operator",
                 metadata={"action": "operator_force_delete"},
                 actor=actor,
                 ip_address=ip_address,
             )
-            previous = S.FAILED
-        if store.status != S.DELETING:
-            store.request_deletion()
-            _save_transition(store, "Store status changed concurrently. Aborting deletion.")
-        audit_record(
-            event_type=EventType.RECOVERY,
-            store=store,
-            previous_status=previous,
-            new_status=S.DELETING,
-            message="Forced deletion by an operator"
-            if previous != S.DELETING
-            else "Deletion re-enqueued by an operator",
-            metadata={"action": "operator_force_delete"},
-            actor=actor,
-            ip_address=ip_address,
-        )
+        else:
+            if can_proceed(store.mark_failed):
+                reason = "Force-deleted by an operator."
+                _move(
+                    store,
+                    "mark_failed",
+                    message="Stopped by an operator for a forced deletion",
+                    **operator,
+                    kwargs={"reason": reason},
+                )
+            _move(store, "request_deletion", message="Forced deletion by an operator", **operator)
         enqueue(DELETE_TASK, store.id)
     return store
 
@@ -402,21 +414,56 @@ def store_mark_lost(*, store_id: str, reason: str) -> Store:
     the tenant then sees it failed with the reason and may retry or delete it."""
     with transaction.atomic():
         store = _locked(store_id)
-        if not can_proceed(store.request_deletion):
-            raise transition_refused(store, S.DELETING)
-        store.request_deletion()
-        _save_transition(store, "Store status changed concurrently.")
-        audit_record(
-            event_type=EventType.RECOVERY,
-            store=store,
-            previous_status=S.READY,
-            new_status=S.DELETING,
+        _move(
+            store,
+            "request_deletion",
             message="Reconciliation: the store's resources are gone from the cluster",
+            event_type=EventType.RECOVERY,
         )
-        store = Store.objects.select_for_update().get(pk=store_id)
-        store.mark_failed(reason=reason)
-        _save_transition(store, "Store status changed concurrently.")
-        audit_record(
-            event_type=EventType.RECOVERY, store=store, previous_status=S.DELETING, new_status=S.FAILED, message=reason
-        )
+        _move(store, "mark_failed", message=reason, kwargs={"reason": reason}, event_type=EventType.RECOVERY)
     return store
+
+
+# --- the store's encrypted columns (secrets, admin credentials) ---------------------------------------------------
+# Web requests (a password change) and workers (the chain's secrets, a password being applied) both write these:
+# each write re-reads the row under its lock and changes only what it means to, so no writer overwrites another's
+# change with a stale copy.
+
+SecretsChange = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def store_update_secrets(*, store_id: str, change: SecretsChange, credentials: SecretsChange | None = None) -> Store:
+    """Read-modify-write of the store's secrets (and, with `credentials`, its admin credentials) inside the row's
+    lock: `change` gets a copy of what is stored now and returns the new value. A column no key decrypts is
+    refused (ImproperlyConfigured), never overwritten."""
+    with transaction.atomic():
+        store = _locked(store_id)
+        fields: dict[str, Any] = {"secrets": change(dict(store.secrets or {}))}
+        if credentials is not None:
+            fields["admin_credentials"] = credentials(dict(store.admin_credentials or {}))
+        Store.objects.filter(pk=store.pk).update(**fields, updated_at=timezone.now())
+        for name, value in fields.items():
+            setattr(store, name, value)
+    return store
+
+
+def store_set_pending_admin_password(*, store_id: str, password: str) -> Store:
+    """A password change waits, encrypted in the store's secrets, for the worker that applies it to the store."""
+    return store_update_secrets(store_id=store_id, change=lambda current: {**current, "pendingAdminPassword": password})
+
+
+def store_settle_admin_password(*, store_id: str, password: str, applied: bool) -> Store:
+    """The worker is done with `password`: if `applied`, it becomes the store's admin password (secrets and the
+    credentials shown to the owner). Either way it stops being pending, unless a newer one took its place."""
+
+    def settle(current: dict[str, Any]) -> dict[str, Any]:
+        if applied:
+            current["adminPassword"] = password
+        if current.get("pendingAdminPassword") == password:
+            current.pop("pendingAdminPassword")
+        return current
+
+    def show(current: dict[str, Any]) -> dict[str, Any]:
+        return {**current, "password": password}
+
+    return store_update_secrets(store_id=store_id, change=settle, credentials=show if applied else None)

@@ -64,3 +64,22 @@ def test_a_real_start_with_secrets_succeeds():
     result = _start({"DJANGO_DEBUG": "false", **GOOD})
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
+
+
+def test_without_collectstatic_the_server_refuses_to_start_and_says_why(tmp_path):
+    production = {**GOOD, "DJANGO_DEBUG": "false", "DJANGO_STATIC_ROOT": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
+    env.update({"DJANGO_ENV_FILE": "/nonexistent", "DJANGO_SETTINGS_MODULE": "config.settings", **production})
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    wsgi = run("-c", "import config.wsgi; print('started')")  # what gunicorn does
+    assert wsgi.returncode != 0 and "started" not in wsgi.stdout
+    assert "static files manifest" in wsgi.stderr and "collectstatic" in wsgi.stderr
+    check = run("manage.py", "check")
+    assert check.returncode != 0 and "storeplane.E001" in check.stderr
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
+    assert run("manage.py", "check").returncode == 0
+    started = run("-c", "import config.wsgi; print('started')")
+    assert started.returncode == 0, started.stderr

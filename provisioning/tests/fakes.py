@@ -42,6 +42,10 @@ if cmd == "upgrade":
         sys.exit(1)
     if fail == "unreachable":
         print("Error: Kubernetes cluster unreachable: connection refused", file=sys.stderr); sys.exit(1)
+    if fail == "slow":  # an install that takes a while (a test acts on the store meanwhile)
+        import time
+        time.sleep(float(ctl.get("seconds", "30")))
+        open(RECORD + ".slow-finished", "w").close()
     print(json.dumps({"name": argv[2], "namespace": argv[argv.index("--namespace") + 1], "version": 1,
                       "info": {"status": "deployed"}}))
     sys.exit(0)
@@ -90,6 +94,13 @@ if has("exec"):
         import subprocess, tempfile
         bindir = tempfile.mkdtemp()
         inactive = '[ "$1 $2" = "plugin is-active" ] && exit 1\n' if fail == "inactive" else ""
+        # WooCommerce setup: no product has the SKU yet (prints no id) unless the catalog is "seeded"; "no-theme"
+        # makes theme activation fail as WP-CLI does.
+        found = "echo 7; " if fail == "seeded" else ""
+        inactive += '[ "$1 $2 $3" = "wc product list" ] && { ' + found + "exit 0; }\n"
+        if fail == "no-theme":
+            inactive += ('[ "$1 $2" = "theme activate" ] && '
+                         '{ echo "Error: The \'$3\' theme could not be found." >&2; exit 1; }\n')
         with open(os.path.join(bindir, "wp"), "w") as wp:
             wp.write("#!/bin/sh\nprintf '%s|' \"$@\" >> " + RECORD + ".wp\necho >> " + RECORD + ".wp\n" + inactive
                      + "echo Success\n")
