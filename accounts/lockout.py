@@ -121,10 +121,15 @@ def login_succeeded(request: HttpRequest | None, user) -> None:
 
 def registration_guard(request: HttpRequest | None) -> None:
     """Every registration attempt from a client IP counts (valid or not, as the original); over
-    REGISTER_RATE_LIMIT it is refused with 429 before anything else is looked at."""
+    REGISTER_RATE_LIMIT it is refused with 429 before anything else is looked at. accounts.services.user_register
+    calls it, so every entry point has it; an entry point may call it earlier too (the API does, before parsing,
+    so malformed attempts count): one request is counted once."""
     if request is None:
         return
     request = _django_request(request)
+    if getattr(request, "_registration_counted", False):
+        return
+    request._registration_counted = True  # type: ignore[attr-defined]
     usage = register_usage(request)
     remember_headers(request, usage)
     if usage is not None and usage.exceeded:

@@ -2,10 +2,13 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -32,8 +35,9 @@ def tokens_for(user: User) -> TokenPair:
 
 
 def user_register(*, email: str, username: str, password: str, request: HttpRequest | None = None) -> User:
-    """A new tenant. Nobody becomes admin by registering: admins come from createsuperuser / ensure_admin.
-    Callers check accounts.lockout.registration_guard(request) first (it counts invalid attempts too)."""
+    """A new tenant. Nobody becomes admin by registering: admins come from createsuperuser / ensure_admin. The
+    registration rate limit is checked first, whichever page or route calls (429 over REGISTER_RATE_LIMIT)."""
+    lockout.registration_guard(request)
     email = normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise UserExists()
@@ -59,11 +63,21 @@ def user_authenticate(*, request: HttpRequest | None, email: str, password: str)
     return user
 
 
-def user_change_password(*, user: User, current_password: str, new_password: str) -> None:
+NO_PROPAGATION = {"totalStores": 0, "successful": 0, "failed": 0, "details": []}
+
+
+def user_change_password(*, user: User, current_password: str, new_password: str) -> dict[str, Any]:
+    """The API's and the page's password change: check the current password, store the new one, and hand it to
+    whatever keeps copies of it (settings.PASSWORD_PROPAGATION_HOOK: the stores' admin accounts), which answers
+    at once. Returns the propagation report of the contract: {totalStores, successful, failed, details}."""
     if not user.check_password(current_password):
         raise InvalidPassword()
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
+    hook = getattr(settings, "PASSWORD_PROPAGATION_HOOK", None)
+    if not hook:
+        return dict(NO_PROPAGATION)
+    return import_string(hook)(user=user, new_password=new_password)
 
 
 def token_refresh(*, refresh: str) -> str:

@@ -1,9 +1,6 @@
 """The account pages: sign up, log in, log out, change password. Session login with CSRF; the same services as the
 API, so lockout and rate limits apply here too and their refusal is shown as a friendly form error."""
 
-import inspect
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
@@ -11,7 +8,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -36,15 +32,6 @@ def _safe_next(request: HttpRequest) -> str:
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return target
     return reverse("dashboard")
-
-
-def _with_request(func, **kwargs):
-    """Passes the request to a service that takes one (the rate limits key on it), without requiring it to."""
-    if "request" in inspect.signature(func).parameters:
-        kwargs["request"] = kwargs.pop("_request")
-    else:
-        kwargs.pop("_request")
-    return func(**kwargs)
 
 
 @sensitive_post_parameters("password")
@@ -82,7 +69,7 @@ def signup_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            user = _with_request(services.user_register, _request=request, **form.validated)
+            user = services.user_register(request=request, **form.validated)
         except PlatformError as exc:
             form.add_error(None, exc.message)
             status = exc.status_code if 400 <= exc.status_code < 500 else 400
@@ -100,13 +87,6 @@ def logout_page(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-def _propagate_password(user, new_password: str) -> None:
-    """The API's propagation hook (stores' admin accounts), when one is configured."""
-    hook = getattr(settings, "PASSWORD_PROPAGATION_HOOK", None)
-    if hook:
-        import_string(hook)(user=user, new_password=new_password)
-
-
 @sensitive_post_parameters("current_password", "new_password")
 @csrf_protect
 @never_cache
@@ -116,6 +96,8 @@ def password_change_page(request: AuthedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            # The service also hands the new password to the user's ready stores; their outcome is in each
+            # store's activity log.
             services.user_change_password(
                 user=request.user,
                 current_password=form.validated["currentPassword"],
@@ -125,7 +107,6 @@ def password_change_page(request: AuthedRequest) -> HttpResponse:
             form.add_error("current_password", exc.message)
         else:
             update_session_auth_hash(request, request.user)
-            _propagate_password(request.user, form.validated["newPassword"])
             messages.success(request, "Password changed.")
             return redirect("dashboard")
     return render(request, "accounts/password_change.html", {"form": form, "nav": "account"})

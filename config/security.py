@@ -1,15 +1,13 @@
-"""Who is calling and how often: the client IP behind trusted proxies, the Redis-backed rate limits (global API,
+"""Who is calling and how often: the client IP (config.net) for axes, the Redis-backed rate limits (global API,
 login, register) with their RateLimit-* headers, and the errors the envelope renders when a limit or lockout bites."""
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -18,51 +16,13 @@ from django_ratelimit.core import get_usage
 
 from config.api import API_PREFIX, error_response
 from config.errors import PlatformError
+from config.net import client_ip
 
 logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Client IP
 # ---------------------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
-
-
-def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def is_trusted_proxy(value: str) -> bool:
-    address = _ip(value)
-    if address is None:
-        return False
-    return any(address in net for net in _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ()))))
-
-
-def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, unless the peer is a trusted proxy: then the right-most X-Forwarded-For hop that is not itself a
-    trusted proxy (hops left of it were written by the client and can be forged). Cached on the request."""
-    cached = getattr(request, "_client_ip", None)
-    if cached:
-        return cached
-    remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104  (a value, not a bind address)
-    ip = remote
-    if is_trusted_proxy(remote):
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-        for hop in reversed(hops):
-            if _ip(hop) is None:
-                break  # garbage in the chain: stop trusting it and keep the last good address
-            ip = hop
-            if not is_trusted_proxy(hop):
-                break
-    request._client_ip = ip  # type: ignore[attr-defined]
-    return ip
 
 
 def axes_client_ip(request: HttpRequest) -> str:

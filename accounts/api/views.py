@@ -1,6 +1,5 @@
 """The auth routes of the contract (§1.4 #1-#4) plus refresh and logout."""
 
-from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -29,7 +28,7 @@ class RegisterView(APIView):
         request=RegisterSerializer, responses={201: schemas.AuthResponse, **ERRORS(400, 409, 413, 429)}, tags=["auth"]
     )
     def post(self, request: Request) -> Response:
-        lockout.registration_guard(request._request)
+        lockout.registration_guard(request._request)  # before parsing: malformed attempts count too (contract)
         data = RegisterSerializer.parse(request.data)
         user = services.user_register(**data, request=request._request)
         tokens = services.tokens_for(user)
@@ -71,16 +70,6 @@ class MeView(APIView):
         return Response({"user": user_detail(request.user)})
 
 
-def _propagate(user, new_password: str) -> dict:
-    """Hands the new password to whatever keeps copies of it (the stores' admin accounts) once that app is there."""
-    from django.conf import settings
-
-    hook = getattr(settings, "PASSWORD_PROPAGATION_HOOK", None)
-    if not hook:
-        return {"totalStores": 0, "successful": 0, "failed": 0, "details": []}
-    return import_string(hook)(user=user, new_password=new_password)
-
-
 class PasswordView(APIView):
     @extend_schema(
         request=ChangePasswordSerializer,
@@ -89,10 +78,9 @@ class PasswordView(APIView):
     )
     def patch(self, request: Request) -> Response:
         data = ChangePasswordSerializer.parse(request.data)
-        services.user_change_password(
+        propagation = services.user_change_password(
             user=request.user, current_password=data["currentPassword"], new_password=data["newPassword"]
         )
-        propagation = _propagate(request.user, data["newPassword"])
         return Response({"message": "Password changed successfully.", "propagation": propagation})
 
 

@@ -67,6 +67,31 @@ def test_signup_with_a_taken_email_says_so(client):
     assert User.objects.count() == 1
 
 
+def test_signup_has_the_registration_rate_limit_of_the_api(settings, monkeypatch):
+    from types import SimpleNamespace
+
+    import django_ratelimit.core
+
+    from audit.models import AuditEvent
+
+    settings.REGISTER_RATE_LIMIT = "2/h"
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+
+    def sign_up(n: int):
+        body = {"email": f"page{n}@example.com", "username": f"page{n}x", "password": "long-enough-1"}
+        return Client(REMOTE_ADDR="203.0.113.50").post("/signup", body)
+
+    assert sign_up(1).status_code == 302
+    assert sign_up(2).status_code == 302
+    refused = sign_up(3)
+    assert refused.status_code == 429
+    assert b"Too many registration attempts. Try again later." in refused.content
+    assert_valid_html(refused.content)
+    assert not User.objects.filter(email="page3@example.com").exists()
+    actions = list(AuditEvent.objects.values_list("metadata__action", flat=True).order_by("id"))
+    assert actions == ["registration", "registration", "registration_rate_limited"]
+
+
 def test_login_signs_in_and_follows_a_local_next(client, tenant):
     response = client.post("/login", {"email": tenant.email, "password": DEFAULT_PASSWORD, "next": "/stores/new"})
     assert response.status_code == 302 and response["Location"] == "/stores/new"

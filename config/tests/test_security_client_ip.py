@@ -44,3 +44,21 @@ def test_behind_a_trusted_proxy_the_right_most_untrusted_hop_counts(forwarded, e
 @override_settings(TRUSTED_PROXIES=["10.0.0.0/8", "::1/128"])
 def test_an_ipv6_proxy_can_be_trusted():
     assert ip_of("::1", "198.51.100.8") == "198.51.100.8"
+
+
+@pytest.mark.django_db
+def test_audit_rows_behind_a_trusted_proxy_name_the_client_the_limits_count(tenant_api, settings):
+    from audit.models import AuditEvent, EventType
+
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.STORE_CREATION_COOLDOWN_SECONDS = 0
+    response = tenant_api.post(
+        "/api/v1/stores",
+        {"name": "behind-proxy", "engine": "medusa"},
+        format="json",
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert response.status_code == 202
+    created = AuditEvent.objects.get(event_type=EventType.STORE_CREATED)
+    assert created.ip_address == "198.51.100.7"
