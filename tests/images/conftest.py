@@ -45,9 +45,12 @@ def image_cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def built_images(image_cache_dir: Path) -> dict[str, build.BuildResult]:
-    """All images, built once per machine (the cache makes this a few seconds when nothing changed)."""
+    """All images, built once per machine (the cache makes this a few seconds when nothing changed);
+    STOREPLANE_TEST_IMAGES=wordpress,mariadb builds only those (tests of one image while others are being changed)."""
     build.ensure_host_tools(image_cache_dir / "logs" / "host-tools.log")
-    return {result.ref.split("/")[1].split(":")[0]: result for result in build.build_images(image_cache_dir)}
+    names = [name for name in os.environ.get("STOREPLANE_TEST_IMAGES", "").split(",") if name]
+    results = build.build_images(image_cache_dir, names or None)
+    return {result.ref.split("/")[1].split(":")[0]: result for result in results}
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,8 @@ foreach ($defines as $name => $value) {
 echo "\$table_prefix = " . var_export($prefix, true) . ";\n";
 echo <<<'PHP'
 define('WP_CONTENT_DIR', '/var/www/wp-content');
+// Must-use plugins come from the image (not the volume): every store gets the current ones, none can remove them.
+define('WPMU_PLUGIN_DIR', '/usr/local/share/storeplane/mu-plugins');
 // Local stores never reach the internet: no outgoing HTTP from WordPress, no pseudo-cron, no auto-updates.
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('DISABLE_WP_CRON', true);
