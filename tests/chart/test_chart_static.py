@@ -44,6 +44,15 @@ ENGINE_COMPONENTS = {
     "medusa": {"medusa", "postgresql"},
     "medusa-storefront": {"medusa", "postgresql", "storefront"},
 }
+
+
+def engine_components(combo: tuple[str, str]) -> set[str]:
+    """The workloads a combo renders: values-local and values-vps turn the storefront on for every Medusa store."""
+    if combo[0] == "medusa" and combo[1] in ("local", "vps"):
+        return ENGINE_COMPONENTS["medusa-storefront"]
+    return ENGINE_COMPONENTS[combo[0]]
+
+
 # Objects a Kubernetes 1.20 API server serves; nothing newer may be rendered.
 APIS_1_20 = {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1beta1", "batch/v1"}
 # (secret values file keys) -> the keys the platform must pass per engine.
@@ -94,7 +103,7 @@ def test_helm_lint_strict_passes(combo):
 def test_renders_only_the_engine_workloads(combo):
     objs = render_combo(combo)
     workloads = [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
-    assert {component(o) for o in workloads} == ENGINE_COMPONENTS[combo[0]]
+    assert {component(o) for o in workloads} == engine_components(combo)
     kinds = {o["kind"] for o in objs}
     assert {"ResourceQuota", "LimitRange", "NetworkPolicy", "Ingress", "Secret", "Service"} <= kinds
     assert "PersistentVolume" not in kinds, "a PV in the release makes `helm uninstall --wait` hang"
@@ -585,7 +594,7 @@ def test_helm_test_pods_cover_every_workload(combo):
     objs = render_combo(combo)
     tests = [p for p in pod_specs(objs) if p.is_test]
     targets = {p.labels["app.kubernetes.io/component"].removeprefix("test-") for p in tests}
-    assert targets == ENGINE_COMPONENTS[combo[0]]
+    assert targets == engine_components(combo)
     for t in tests:
         assert t.owner["metadata"]["annotations"]["helm.sh/hook"] == "test"
         script = t.spec["containers"][0]["command"][-1]

@@ -18,6 +18,7 @@ CONTRACT = {  # ref -> (user, exposed port) from the shared contract
     "storeplane.local/postgres:local": ("999:999", 5432),
     "storeplane.local/wordpress:local": ("33:33", 8080),
     "storeplane.local/medusa:local": ("1000:1000", 9000),
+    "storeplane.local/storefront:local": ("101:101", 8080),
 }
 IMAGES_DIR = Path(build.__file__).resolve().parent
 

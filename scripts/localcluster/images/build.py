@@ -153,6 +153,15 @@ IMAGES: dict[str, ImageSpec] = {
             ),
             users=(("node", 1000, "/app", "/bin/sh"),),
         ),
+        ImageSpec(
+            name="storefront",
+            packages=("nginx", "jq"),
+            user="101:101",
+            expose=(8080,),
+            entrypoint=("/usr/local/bin/storeplane-entrypoint",),
+            cmd=("nginx", "-e", "stderr"),
+            users=(("storefront", 101, "/nonexistent", "/usr/sbin/nologin"),),
+        ),
     )
 }
 
@@ -307,6 +316,8 @@ def image_key(spec: ImageSpec) -> str:
     digest.update(repr(spec).encode())
     digest.update(Path(__file__).read_bytes())
     _hash_tree(digest, spec.asset_dir)
+    if spec.name == "storefront":
+        _hash_storefront_sources(digest)
     if spec.from_base:
         digest.update(base_key().encode())
     return digest.hexdigest()
@@ -411,6 +422,8 @@ def _install_packages(rootfs: Path, spec: ImageSpec, cache_dir: Path, logfile: P
         )
         if spec.name == "medusa":
             _npm_install(rootfs, cache_dir, logfile)
+        if spec.name == "storefront":
+            _build_storefront(rootfs, cache_dir, logfile)
         _copy_assets(rootfs, spec)
         setup = spec.asset_dir / "setup.sh"
         if setup.exists():
@@ -447,6 +460,53 @@ def _npm_install(rootfs: Path, cache_dir: Path, logfile: Path) -> None:
         timeout=NPM_TIMEOUT,
     )
     _chroot(rootfs, "apt-get -y -q purge --auto-remove npm", "medusa: purge npm", logfile)
+
+
+# The storefront SPA's sources (top-level storefront/) and the files of it that make the build: its README and tests
+# change no byte of the image, node_modules/ and dist/ are outputs, public/ holds only a developer's config.json.
+STOREFRONT_DIR = HERE.parents[2] / "storefront"
+STOREFRONT_INPUTS = ("package.json", "package-lock.json", ".npmrc", "index.html", "vite.config.js", "src")
+
+
+def _hash_storefront_sources(digest: hashlib._Hash) -> None:
+    for name in STOREFRONT_INPUTS:
+        path = STOREFRONT_DIR / name
+        digest.update(b"storefront/" + name.encode() + b"\0")
+        if path.is_dir():
+            _hash_tree(digest, path)
+        elif path.is_file():
+            digest.update(path.read_bytes())
+
+
+def _build_storefront(rootfs: Path, cache_dir: Path, logfile: Path) -> None:
+    """npm ci + vite build of the storefront SPA with the host's npm, in a copy of its sources under the work dir
+    (the checkout gets no node_modules/ or dist/); dist/ becomes the image's /usr/share/storefront/html.
+
+    Only the static output enters the image (no Node.js there). A host without npm gets Debian's nodejs and npm.
+    """
+    if shutil.which("npm") is None:
+        _apt_host(["install", "--no-install-recommends", "nodejs", "npm"], logfile)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ImageBuildError("storefront: building the SPA needs npm on the host (apt-get install npm)")
+    src = rootfs.parent / "storefront-src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir()
+    for name in STOREFRONT_INPUTS:
+        path = STOREFRONT_DIR / name
+        if path.is_dir():
+            shutil.copytree(path, src / name)
+        elif path.is_file():
+            shutil.copy2(path, src / name)
+    # --include=dev: vite is a dev dependency, and a NODE_ENV=production in the caller's environment would omit it.
+    flags = "ci --include=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn"
+    cache = cache_dir / "npm-cache"
+    argv = [npm, *flags.split(), "--cafile", str(HOST_CA_BUNDLE), "--cache", str(cache)]
+    _run(argv, "storefront: npm ci (host npm)", logfile, timeout=NPM_TIMEOUT, cwd=src)
+    _run([npm, "run", "build", "--no-update-notifier"], "storefront: vite build", logfile, timeout=NPM_TIMEOUT, cwd=src)
+    html = rootfs / "usr/share/storefront/html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src / "dist", html)
 
 
 def _copy_assets(rootfs: Path, spec: ImageSpec) -> None:
