@@ -12,12 +12,17 @@ from stores.models import Engine, Store
 # Secret names kept in Store.secrets, per engine.
 ENGINE_SECRETS = {
     Engine.WOOCOMMERCE: ("dbRootPassword", "dbPassword", "saltSeed", "adminPassword"),
-    Engine.MEDUSA: ("jwtSecret", "cookieSecret", "dbPassword", "adminPassword"),
+    # publishableKey: the storefront's Medusa publishable API key. Not a secret (the SPA sends it with every request),
+    # but it must stay the same across retries and upgrades, so it lives with the secrets; the engine setup's seed
+    # creates the key in Medusa with exactly this id.
+    Engine.MEDUSA: ("jwtSecret", "cookieSecret", "dbPassword", "adminPassword", "publishableKey"),
 }
 _LENGTHS = {"saltSeed": 48, "jwtSecret": 43, "cookieSecret": 43}
 
 
 def _generate(name: str) -> str:
+    if name == "publishableKey":
+        return "pk_" + random_secrets.token_hex(32)  # Medusa's key prefix + 64 lowercase hex digits
     return random_secrets.token_urlsafe(_LENGTHS.get(name, 18))  # 18 bytes -> 24 url-safe characters
 
 
@@ -69,9 +74,18 @@ def helm_values(store: Store, secrets: dict[str, str]) -> dict[str, Any]:
             "jwtSecret": secrets["jwtSecret"],
             "cookieSecret": secrets["cookieSecret"],
             "admin": {"email": email, "password": secrets["adminPassword"]},
+            # The browser's origin (with the ingress port, which the chart does not know) for Medusa's CORS.
+            "corsOrigins": [store_url(store_host(store))],
         }
         values["postgresql"] = {"password": secrets["dbPassword"]}
+        values["storefront"] = {"enabled": True, "publishableKey": secrets["publishableKey"]}
     return values
+
+
+def store_host(store: Store) -> str:
+    """The store's host as the chart names it: "<store id><ingress.hostSuffix>" (a missing leading dot added)."""
+    suffix = settings.STORE_DOMAIN_SUFFIX
+    return store.id + (suffix if suffix.startswith(".") else "." + suffix)
 
 
 def store_url(host: str) -> str:
