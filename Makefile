@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 CLUSTER := $(PY) -m scripts.localcluster
 
-.PHONY: run test venv venv-dev services migrate admin tools cluster-up cluster-down cluster-status images lint bench
+.PHONY: run test venv venv-dev services migrate admin tools cluster-up cluster-down cluster-status images lint typecheck bench
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,10 +39,16 @@ admin: migrate
 run: .env venv services tools admin
 	bash scripts/run.sh
 
-## Run the whole test suite (starts PostgreSQL, Redis and the local cluster as needed).
-test: venv-dev services tools
+## Run the whole test suite: lint (ruff check + format --check on the whole tree), types (mypy on the services,
+## selectors, runner and parsers: the files listed in pyproject.toml), then pytest (starts PostgreSQL, Redis and
+## the local cluster as needed).
+test: lint typecheck services tools
 	bash scripts/ensure_browser.sh
 	$(BIN)/pytest
+
+# django-stubs loads the settings: development defaults (no production secrets needed to type-check).
+typecheck: venv-dev
+	DJANGO_DEBUG=true DJANGO_ENV_FILE=/nonexistent $(BIN)/mypy
 
 tools: venv
 	$(CLUSTER) tools

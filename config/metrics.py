@@ -133,29 +133,15 @@ def breaker_stats() -> list[dict[str, Any]]:
 
 
 def store_counts() -> dict[str, int]:
-    """Stores by status, from the database (every status present, 0 when none), {} before the stores app exists."""
-    from django.apps import apps
+    """Stores by status, from the database (every status present, 0 when none)."""
     from django.db.models import Count
 
-    try:
-        store = apps.get_model("stores", "Store")
-    except LookupError:
-        return {}
-    counts: dict[str, int] = {}
-    try:
-        status_cls = import_status_choices()
-        counts = dict.fromkeys(status_cls, 0)
-    except ImportError:
-        pass
-    for row in store.objects.values("status").annotate(n=Count("pk")).order_by():
+    from stores.models import Store, StoreStatus
+
+    counts = dict.fromkeys(StoreStatus.values, 0)
+    for row in Store.objects.values("status").annotate(n=Count("pk")).order_by():
         counts[row["status"]] = row["n"]
     return counts
-
-
-def import_status_choices() -> list[str]:
-    from stores.models import StoreStatus  # type: ignore[import-not-found,attr-defined]
-
-    return list(StoreStatus.values)
 
 
 class ScrapeTimeCollector(Collector):

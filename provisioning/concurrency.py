@@ -308,10 +308,6 @@ class Semaphore:
             "activeOperations": int(active) + int(queued),
         }
 
-    def holders(self) -> list[str]:
-        """Labels of the operations holding a slot (for operators)."""
-        return sorted(label.decode() for label in self._call(_STATS, self.max_concurrent)[3])
-
 
 def provisioning_semaphore() -> Semaphore:
     return Semaphore("provisioning")

@@ -231,10 +231,6 @@ def upgrade_install_argv(
     return argv
 
 
-def status_argv(release: str, namespace: str) -> list[str]:
-    return [helm_bin(), "status", release, "--namespace", namespace, "--output", "json"]
-
-
 def list_argv(all_namespaces: bool = True, namespace: str | None = None) -> list[str]:
     # --all: every status (a sweep must see pending and failed releases); --max 0: no 256-release page limit.
     argv = [helm_bin(), "list", "--all", "--max", "0", "--output", "json"]
@@ -287,17 +283,6 @@ def upgrade_install(
     timeout = timeout or settings.HELM_TIMEOUT
     argv = upgrade_install_argv(release, chart, namespace, values_files, timeout, wait)
     return parse_release(_run(argv, process_timeout(timeout), secrets).stdout)
-
-
-def status(release: str, namespace: str) -> Release | None:
-    """The release, or None when helm has no such release."""
-    try:
-        result = _run(status_argv(release, namespace), settings.HELM_QUERY_TIMEOUT_SECONDS)
-    except CommandFailed as error:
-        if type(error) is CommandFailed and _is_not_found(error):
-            return None
-        raise
-    return parse_release(result.stdout)
 
 
 def list_releases(all_namespaces: bool = True, namespace: str | None = None) -> list[Release]:

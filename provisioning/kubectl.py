@@ -4,7 +4,6 @@ inside a shell string built from them."""
 
 import json
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,10 +170,6 @@ def wait_deleted_argv(name: str, timeout: float) -> list[str]:
     return [*_base(streaming=True), "wait", "--for=delete", f"namespace/{name}", f"--timeout={int(timeout)}s"]
 
 
-def get_namespace_argv(name: str) -> list[str]:
-    return [*_base(), "get", "namespace", name, "--ignore-not-found", "--output", "json"]
-
-
 def list_namespaces_argv(label_selector: str | None = None) -> list[str]:
     argv = [*_base(), "get", "namespaces", "--output", "json"]
     if label_selector:
@@ -262,18 +257,6 @@ def wait_namespace_deleted(name: str, timeout: float) -> bool:
     return True
 
 
-def get_namespace(name: str) -> Namespace | None:
-    result = _run(get_namespace_argv(name))
-    if not result.stdout.strip():
-        return None
-    data = _load_json(result.stdout, "get namespace")
-    return parse_namespaces(json.dumps({"items": [data]}))[0]
-
-
-def namespace_exists(name: str) -> bool:
-    return get_namespace(name) is not None
-
-
 def list_namespaces(label_selector: str | None = None) -> list[Namespace]:
     """Every matching namespace in one call (for a reconciliation sweep)."""
     return parse_namespaces(_run(list_namespaces_argv(label_selector)).stdout)
@@ -345,14 +328,3 @@ def health_check() -> dict[str, Any]:
     except ProvisioningError:
         return {"status": "unhealthy", "message": "Cannot connect to Kubernetes cluster"}
     return {"status": "healthy", "server": version}
-
-
-def cluster_reachable() -> tuple[bool, float]:
-    """(reachable, latency in ms) of one API server round trip."""
-    started = time.perf_counter()
-    try:
-        server_version()
-        ok = True
-    except ProvisioningError:
-        ok = False
-    return ok, round((time.perf_counter() - started) * 1000, 1)

@@ -152,7 +152,7 @@ def _superseded(run: Attempt, moved_on: Exception) -> None:
     """The chain stopped because the store is no longer its own: one audit row says so, and nothing is marked (the
     store's new owner, usually its deletion, goes on)."""
     status = Store.objects.filter(pk=run.store.pk).values_list("status", flat=True).first()
-    what = {Operation.CREATE: "Provisioning", Operation.DELETE: "Deletion"}.get(run.operation, run.operation)
+    what = "Provisioning" if run.operation == Operation.CREATE else "Deletion"
     message = (
         f"{what} stopped, no longer the store's owner (status now {status}): {getattr(moved_on, 'message', moved_on)}"
     )
@@ -208,7 +208,7 @@ def remediate_release(store: Store, *, ctx=None) -> str:
     """A release left pending-* by a killed worker is rolled back to the revision that last served, or removed
     if it never served (the helm-controller way); a release that served is never uninstalled. Needs the lock."""
     decision = helm.decide_recovery(helm.history(store.helm_release, store.namespace))
-    if decision.action == helm.Recovery.ROLLBACK:
+    if decision.action == helm.Recovery.ROLLBACK and decision.revision is not None:
         helm.rollback(store.helm_release, store.namespace, decision.revision)
     elif decision.action == helm.Recovery.UNINSTALL:
         helm.uninstall(store.helm_release, store.namespace)

@@ -69,7 +69,7 @@ def store_list(
         owner = uuid.UUID(owner_id)
     else:
         return [], 0
-    values = {"owner": owner, "status": status or None, "engine": engine or None}
+    values: dict[str, Any] = {"owner": owner, "status": status or None, "engine": engine or None}
     page = STORE_PAGE.page(limit=limit, offset=offset, **values)
     if page:
         return page, page[0]._total

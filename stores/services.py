@@ -343,7 +343,7 @@ def store_force_delete(*, store_id: str, actor: User, ip_address: str | None = N
     chain sees the change before its next step, or within a second while a command runs, and stops), then moved
     to deleting; a store already deleting gets its delete task enqueued again. The worker's delete is idempotent,
     so a second one is harmless."""
-    operator = {
+    operator: dict[str, Any] = {
         "event_type": EventType.RECOVERY,
         "metadata": {"action": "operator_force_delete"},
         "actor": actor,
@@ -432,15 +432,20 @@ def store_mark_lost(*, store_id: str, reason: str) -> Store:
 SecretsChange = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def _stored_json(value: Any) -> dict[str, Any]:
+    """A copy of an encrypted JSON column as stored (an Unreadable one refuses: ImproperlyConfigured)."""
+    return dict(value or {})
+
+
 def store_update_secrets(*, store_id: str, change: SecretsChange, credentials: SecretsChange | None = None) -> Store:
     """Read-modify-write of the store's secrets (and, with `credentials`, its admin credentials) inside the row's
     lock: `change` gets a copy of what is stored now and returns the new value. A column no key decrypts is
     refused (ImproperlyConfigured), never overwritten."""
     with transaction.atomic():
         store = _locked(store_id)
-        fields: dict[str, Any] = {"secrets": change(dict(store.secrets or {}))}
+        fields: dict[str, Any] = {"secrets": change(_stored_json(store.secrets))}
         if credentials is not None:
-            fields["admin_credentials"] = credentials(dict(store.admin_credentials or {}))
+            fields["admin_credentials"] = credentials(_stored_json(store.admin_credentials))
         Store.objects.filter(pk=store.pk).update(**fields, updated_at=timezone.now())
         for name, value in fields.items():
             setattr(store, name, value)

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_fsm import can_proceed
 
 from accounts.models import User
 from audit.models import AuditEvent, EventType
@@ -124,8 +125,9 @@ def _store_context(request: AuthedRequest, store: Store, *, reveal: bool = False
         "credentials": shown,
         "can_reveal": is_owner and credentials is not None and not reveal,
         "credentials_unreadable": credentials_unreadable(store),
-        "can_delete": store.status in (S.READY, S.FAILED),
-        "can_retry": store.status == S.FAILED,
+        # The state machine answers (no copy of it here): the buttons the services would accept.
+        "can_delete": can_proceed(store.request_deletion),
+        "can_retry": can_proceed(store.retry),
         "polling": store.status in IN_PROGRESS_STATES,
         "timeline": store_timeline(store),
         "events": events,

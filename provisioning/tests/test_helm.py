@@ -61,7 +61,6 @@ def test_upgrade_install_argv_without_wait():
 
 
 def test_other_argv_builders():
-    assert helm.status_argv("r", "n") == ["/opt/helm/helm", "status", "r", "--namespace", "n", "--output", "json"]
     assert helm.list_argv() == ["/opt/helm/helm", "list", "--all", "--max", "0", "--output", "json", "--all-namespaces"]
     assert helm.list_argv(all_namespaces=False, namespace="n")[-2:] == ["--namespace", "n"]
     assert helm.uninstall_argv("r", "n", "2m") == [
@@ -273,22 +272,6 @@ print(json.dumps({RELEASE_JSON!r}))
     assert call["argv"][:3] == ["upgrade", "--install", "store-1"]
 
 
-def test_status_of_a_missing_release_is_none(fake_helm):
-    fake_helm(NOT_FOUND)
-    assert helm.status("store-1", "store-1") is None
-
-
-def test_status_parses_the_release(fake_helm):
-    fake_helm(f"print(json.dumps({RELEASE_JSON!r}))")
-    assert helm.status("store-1", "store-1").revision == 3
-
-
-def test_other_failures_of_status_are_raised(fake_helm):
-    fake_helm("print('Error: context deadline exceeded', file=sys.stderr); sys.exit(1)")
-    with pytest.raises(CommandFailed):
-        helm.status("store-1", "store-1")
-
-
 @pytest.mark.parametrize(
     "stderr", ["Error: release: not found", "Error: uninstall: Release not loaded: store-1: release: not found"]
 )
@@ -338,9 +321,9 @@ def test_unreachable_cluster_opens_the_helm_breaker_and_stops_calling_helm(fake_
     tool = fake_helm("print('Error: Kubernetes cluster unreachable: connection refused', file=sys.stderr); sys.exit(1)")
     for _ in range(2):
         with pytest.raises(ClusterUnreachable):
-            helm.status("store-1", "store-1")
+            helm.history("store-1", "store-1")
     with pytest.raises(CircuitOpen):
-        helm.status("store-1", "store-1")
+        helm.history("store-1", "store-1")
     assert len(tool.calls) == 2
     assert breaker.stats("helm")["state"] == "OPEN"
 

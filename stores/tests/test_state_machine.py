@@ -156,3 +156,24 @@ def test_only_a_ready_store_can_be_lost():
     with pytest.raises(InvalidStateTransition):
         services.store_mark_lost(store_id=store.id, reason="x")
     assert Store.objects.get(pk=store.pk).status == S.PROVISIONING
+
+
+@pytest.mark.parametrize("start", [S.READY, S.FAILED])
+def test_a_store_marked_lost_records_the_status_it_really_had(start):
+    store = StoreFactory(status=start)
+    services.store_mark_lost(store_id=store.id, reason="Its namespace is gone from the cluster.")
+    moves = list(
+        AuditEvent.objects.filter(store_id=store.id).order_by("id").values_list("previous_status", "new_status")
+    )
+    assert moves == [(start, S.DELETING), (S.DELETING, S.FAILED)]
+    store.refresh_from_db()
+    assert store.status == S.FAILED and store.failure_reason == "Its namespace is gone from the cluster."
+
+
+def test_the_pages_offer_exactly_what_the_machine_allows(client, tenant):
+    client.force_login(tenant)
+    for status in S.values:
+        store = StoreFactory(owner=tenant, status=status)
+        page = client.get(f"/stores/{store.id}").content.decode()
+        assert ("/delete" in page) == (S.DELETING in TRANSITIONS[status]), status
+        assert ("/retry" in page) == (S.REQUESTED in TRANSITIONS[status]), status
