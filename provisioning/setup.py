@@ -1,6 +1,9 @@
 """Engine setup inside the store's pods, through `kubectl exec` into the pod selected by its component label.
 Values travel as argv items (never parsed by a shell) or on stdin/env (passwords): no shell string is built."""
 
+import json
+import shlex
+
 from django.conf import settings
 
 from provisioning import kubectl
@@ -26,20 +29,83 @@ MEDUSA_LOGIN_CHECK = (
 )
 
 
-# The WP-CLI calls after the install, in one exec (each exec is an API round trip and a PHP start): activate
-# WooCommerce, apply the theme, set the currency, then prove the plugin is active. Constant script; the theme ($1)
-# and WP-CLI's own options ("$@") arrive as argv items, which the shell expands but never parses as code.
-WOOCOMMERCE_CONFIGURE = """set -e
-theme=$1; shift
-wp plugin activate woocommerce "$@"
-if [ -n "$theme" ]; then
-  wp option update template "$theme" "$@"
-  wp option update stylesheet "$theme" "$@"
-fi
-wp option update woocommerce_currency USD "$@"
-wp plugin is-active woocommerce "$@" || { echo "WooCommerce did not activate." >&2; exit 3; }
-"""
+# The store's WooCommerce settings (the original platform's, §5.3), and Cash on Delivery as the one payment method.
+WOOCOMMERCE_OPTIONS = (
+    ("woocommerce_currency", "USD"),
+    ("woocommerce_currency_pos", "left"),
+    ("woocommerce_store_address", "123 Main St"),
+    ("woocommerce_store_city", "Anytown"),
+    ("woocommerce_default_country", "US:CA"),
+    ("woocommerce_store_postcode", "90210"),
+    ("woocommerce_enable_guest_checkout", "yes"),
+    ("woocommerce_calc_taxes", "no"),
+)
+WOOCOMMERCE_COD_SETTINGS = {
+    "enabled": "yes",
+    "title": "Cash on Delivery",
+    "description": "Pay with cash upon delivery.",
+    "instructions": "Pay with cash upon delivery.",
+    "enable_for_virtual": "yes",
+}
+# The original's sample catalog: (name, regular price, sale price or "", SKU, stock).
+WOOCOMMERCE_PRODUCTS = (
+    ("Classic T-Shirt", "24.99", "", "TSHIRT-001", "50"),
+    ("Wireless Headphones", "79.99", "59.99", "HEADPHONES-001", "30"),
+    ("Leather Wallet", "39.99", "", "WALLET-001", "100"),
+)
+
+# A failed step prints this marker and its label on stderr after WP-CLI's own "Error: ..." line, and exits 4; the
+# two together are the tenant's reason. (kubectl adds its "command terminated" line after them.)
+SETUP_STEP_MARKER = "storeplane-setup: failed while "
+SETUP_STEP_FAILED = 4
+_STEP = f'step() {{ label=$1; shift; "$@" || {{ echo "{SETUP_STEP_MARKER}$label" >&2; exit {SETUP_STEP_FAILED}; }}; }}'
+
+# What a real WooCommerce setup runs after `wp core install`, in real WP-CLI syntax, in one exec (each exec is an
+# API round trip): the plugin, the theme, WooCommerce's pages (`install_pages` creates only missing ones), the
+# store options, Cash on Delivery, pretty permalinks. Every step is idempotent, so a retry or re-run changes
+# nothing twice. Constant script: the theme ($1) and WP-CLI's global options ("$@") arrive as argv items, which
+# the shell expands but never parses as code; the option values are this module's constants.
+WOOCOMMERCE_CONFIGURE = "\n".join(
+    [
+        "set -u",
+        "theme=$1; shift",
+        _STEP,
+        'step "activating the WooCommerce plugin" wp plugin activate woocommerce "$@"',
+        'wp plugin is-active woocommerce "$@" || { echo "WooCommerce did not activate." >&2; exit 3; }',
+        'if [ -n "$theme" ]; then step "activating the $theme theme" wp theme activate "$theme" "$@"; fi',
+        'step "creating the shop, cart, checkout and my-account pages" wp wc tool run install_pages --user=1 "$@"',
+        *(
+            f'step "setting {key}" wp option update {key} {shlex.quote(value)} "$@"'
+            for key, value in WOOCOMMERCE_OPTIONS
+        ),
+        'step "enabling Cash on Delivery" wp option update woocommerce_cod_settings '
+        f'{shlex.quote(json.dumps(WOOCOMMERCE_COD_SETTINGS))} --format=json "$@"',
+        'step "setting pretty permalinks" wp rewrite structure \'/%postname%/\' "$@"',
+        'step "flushing the rewrite rules" wp rewrite flush --hard "$@"',
+        "",
+    ]
+)
 WOOCOMMERCE_INACTIVE = 3
+
+# The sample products, each created only if no product has its SKU yet (a re-run or retry creates none twice).
+# Constant script: $1 is WP-CLI's --path option or "", then each product as five argv items.
+WOOCOMMERCE_SEED_PRODUCTS = "\n".join(
+    [
+        "set -u",
+        "path=$1; shift",
+        _STEP,
+        "while [ $# -ge 5 ]; do",
+        "  name=$1 regular=$2 sale=$3 sku=$4 stock=$5; shift 5",
+        '  found=$(wp wc product list --sku="$sku" --field=id --user=1 ${path:+"$path"}) ||'
+        f' {{ echo "{SETUP_STEP_MARKER}looking up the product $sku" >&2; exit {SETUP_STEP_FAILED}; }}',
+        '  [ -n "$found" ] && continue',
+        '  step "creating the product $sku" wp wc product create --name="$name" --type=simple'
+        ' --regular_price="$regular" ${sale:+"--sale_price=$sale"} --sku="$sku" --manage_stock=true'
+        ' --stock_quantity="$stock" --status=publish --user=1 --porcelain ${path:+"$path"}',
+        "done",
+        "",
+    ]
+)
 
 
 def component_pod(store: Store, component: str) -> str:
@@ -66,7 +132,8 @@ def _wp(ctx: StepContext, store: Store, pod: str, *args: str, **kwargs):
 
 
 def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, password: str) -> None:
-    """Install WordPress (once), activate WooCommerce and the chosen theme, and check the plugin is active."""
+    """Install WordPress (once), then make it a shop: WooCommerce active, the theme, WooCommerce's pages, the store
+    options, Cash on Delivery, pretty permalinks and the sample products, each exactly once."""
     pod = component_pod(store, "wordpress")
     try:
         _wp(ctx, store, pod, "core", "is-installed")
@@ -91,13 +158,30 @@ def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, p
             stdin=password.encode() + b"\n",
             secrets=[password],
         )
-    try:
-        configure = ["sh", "-c", WOOCOMMERCE_CONFIGURE, "sh", store.theme or "", *_wp_options()]
-        _exec(ctx, store, pod, "wordpress", configure)
-    except CommandFailed as error:
-        if error.returncode == WOOCOMMERCE_INACTIVE:
-            raise EngineSetupFailed("WooCommerce did not activate.") from error
-        raise
+    configure = ["sh", "-c", WOOCOMMERCE_CONFIGURE, "sh", store.theme or "", *_wp_options()]
+    products = [item for product in WOOCOMMERCE_PRODUCTS for item in product]
+    seed = ["sh", "-c", WOOCOMMERCE_SEED_PRODUCTS, "sh", next(iter(_wp_options()), ""), *products]
+    for script in (configure, seed):
+        try:
+            _exec(ctx, store, pod, "wordpress", script)
+        except CommandFailed as error:
+            if error.returncode == WOOCOMMERCE_INACTIVE:
+                raise EngineSetupFailed("WooCommerce did not activate.") from error
+            reason = woocommerce_step_failure(error) if error.returncode == SETUP_STEP_FAILED else None
+            if reason:
+                raise EngineSetupFailed(reason) from error
+            raise
+
+
+def woocommerce_step_failure(error: CommandFailed) -> str | None:
+    """The tenant's reason for a failed setup step: which step, and what WP-CLI said ("Error: ...")."""
+    lines = error.stderr_tail.strip().splitlines()
+    marker = next((line for line in reversed(lines) if line.startswith(SETUP_STEP_MARKER)), None)
+    if marker is None:
+        return None
+    said = next((line[len("Error: ") :] for line in reversed(lines) if line.startswith("Error: ")), "")
+    reason = "WooCommerce setup failed while " + marker[len(SETUP_STEP_MARKER) :]
+    return f"{reason}: {said}" if said else f"{reason}."
 
 
 def set_woocommerce_password(ctx: StepContext, store: Store, *, password: str) -> None:

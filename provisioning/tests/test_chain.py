@@ -69,13 +69,35 @@ def test_a_woocommerce_store_goes_ready_with_every_step_recorded(cluster, caplog
     assert "--prompt=admin_password" in wp_install["argv"] and wp_install["stdin"] == "tenant-chosen-pw\n"
     assert "tenant-chosen-pw" not in everything_recorded(store)
     assert "tenant-chosen-pw" not in caplog.text
-    # After the install, one exec configures WooCommerce: the theme is an argv item, WP-CLI runs in order.
+    # After the install, one exec configures the shop and one seeds the catalog, in WP-CLI's own syntax: the theme
+    # and each product's values are argv items; a product is created only when no product has its SKU.
     assert cluster.wp_calls() == [
         "plugin|activate|woocommerce|",
-        "option|update|template|storefront|",
-        "option|update|stylesheet|storefront|",
-        "option|update|woocommerce_currency|USD|",
         "plugin|is-active|woocommerce|",
+        "theme|activate|storefront|",
+        "wc|tool|run|install_pages|--user=1|",
+        "option|update|woocommerce_currency|USD|",
+        "option|update|woocommerce_currency_pos|left|",
+        "option|update|woocommerce_store_address|123 Main St|",
+        "option|update|woocommerce_store_city|Anytown|",
+        "option|update|woocommerce_default_country|US:CA|",
+        "option|update|woocommerce_store_postcode|90210|",
+        "option|update|woocommerce_enable_guest_checkout|yes|",
+        "option|update|woocommerce_calc_taxes|no|",
+        'option|update|woocommerce_cod_settings|{"enabled": "yes", "title": "Cash on Delivery", "description": '
+        '"Pay with cash upon delivery.", "instructions": "Pay with cash upon delivery.", "enable_for_virtual": '
+        '"yes"}|--format=json|',
+        "rewrite|structure|/%postname%/|",
+        "rewrite|flush|--hard|",
+        "wc|product|list|--sku=TSHIRT-001|--field=id|--user=1|",
+        "wc|product|create|--name=Classic T-Shirt|--type=simple|--regular_price=24.99|--sku=TSHIRT-001|"
+        "--manage_stock=true|--stock_quantity=50|--status=publish|--user=1|--porcelain|",
+        "wc|product|list|--sku=HEADPHONES-001|--field=id|--user=1|",
+        "wc|product|create|--name=Wireless Headphones|--type=simple|--regular_price=79.99|--sale_price=59.99|"
+        "--sku=HEADPHONES-001|--manage_stock=true|--stock_quantity=30|--status=publish|--user=1|--porcelain|",
+        "wc|product|list|--sku=WALLET-001|--field=id|--user=1|",
+        "wc|product|create|--name=Leather Wallet|--type=simple|--regular_price=39.99|--sku=WALLET-001|"
+        "--manage_stock=true|--stock_quantity=100|--status=publish|--user=1|--porcelain|",
     ]
     # The namespace carries the store's labels.
     applied = next(json.loads(c["stdin"]) for c in cluster.kubectl.calls if "apply" in c["argv"])
@@ -137,13 +159,38 @@ def test_woocommerce_that_does_not_activate_fails_the_store_with_that_reason(clu
     assert services.provision(store.id) == "failed"
     store.refresh_from_db()
     assert (store.status, store.failure_reason) == ("failed", "WooCommerce did not activate.")
-    # No theme: only the plugin and currency, each with WP-CLI's --path.
+    # The check comes right after activation, with WP-CLI's --path; nothing else ran.
     assert cluster.wp_calls() == [
         "plugin|activate|woocommerce|--path=/var/www/html|",
-        "option|update|woocommerce_currency|USD|--path=/var/www/html|",
         "plugin|is-active|woocommerce|--path=/var/www/html|",
     ]
     assert ProvisioningRun.objects.get(store=store, step="engine_setup").status == RunStatus.FAILED
+
+
+def test_a_failed_woocommerce_step_fails_the_store_with_the_step_and_wp_clis_error(cluster):
+    cluster.control.set(kubectl="no-theme")
+    store = StoreFactory(theme="astra")
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed"
+    assert store.failure_reason == (
+        "WooCommerce setup failed while activating the astra theme: The 'astra' theme could not be found."
+    )
+    # The step stopped the script: no pages, options or products after it.
+    assert cluster.wp_calls()[-1] == "theme|activate|astra|"
+
+
+def test_woocommerce_products_already_there_are_not_created_again(cluster, settings):
+    settings.WORDPRESS_PATH = "/var/www/html"
+    cluster.control.set(kubectl="seeded")  # every SKU lookup finds a product
+    store = StoreFactory(theme=None)
+    assert services.provision(store.id) == "ready"
+    calls = cluster.wp_calls()
+    assert not any(c.startswith("theme|") for c in calls)  # no theme chosen: none activated
+    assert [c for c in calls if c.startswith("wc|product|")] == [
+        f"wc|product|list|--sku={sku}|--field=id|--user=1|--path=/var/www/html|"
+        for sku in ("TSHIRT-001", "HEADPHONES-001", "WALLET-001")
+    ]
 
 
 def test_a_store_no_controller_takes_is_retried_then_fails_with_that_reason(cluster, settings):
