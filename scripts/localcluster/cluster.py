@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import debian, guards, k8sbuild, localimages, tools
+from . import debian, guards, ingress, k8sbuild, localimages, tools
 from .kubeapi import KubeApi
 from .paths import (
     BRIDGE,
@@ -136,7 +136,9 @@ def api_for(owner: dict) -> KubeApi:
     return KubeApi(f"https://127.0.0.1:{owner['ports']['apiserver']}", TOKEN_FILE)
 
 
-def healthy(owner: dict | None) -> bool:
+def core_healthy(owner: dict | None) -> bool:
+    """Every component alive, the API ready, the node Ready, the guards in place: the cluster can be reused (the
+    ingress controller, if it is not serving, is redeployed into it)."""
     if not owner or not owner.get("complete"):
         return False
     procs = recorded_procs(owner)
@@ -144,6 +146,26 @@ def healthy(owner: dict | None) -> bool:
         return False
     api = api_for(owner)
     return api.ready() and api.node_ready() and guards.status().startswith("installed")
+
+
+def healthy(owner: dict | None) -> bool:
+    """The whole cluster serves: its core and the ingress controller on the wanted STORE_INGRESS_PORT."""
+    return core_healthy(owner) and _ingress_serving(owner)
+
+
+def _ingress_serving(owner: dict) -> bool:
+    record = owner.get("ingress") or {}
+    return record.get("port") == ingress.wanted_port() and ingress.health(owner, api_for(owner)).ok
+
+
+def _ensure_ingress(owner: dict) -> None:
+    """Deploy the controller unless it already serves the wanted port from the image just imported; then it is
+    applied again (a no-op where nothing changed), waited for and checked end to end."""
+    api = api_for(owner)
+    if _ingress_serving(owner) and ingress.deployed_image_key(api) == ingress.built_image_key():
+        return
+    owner["ingress"] = ingress.deploy(api, owner["ports"]["apiserver"], ingress.wanted_port(), owner.get("ingress"))
+    _write_owner(owner)
 
 
 # ---------------------------------------------------------------------------------------------------- up
@@ -155,9 +177,10 @@ def up() -> Path:
     tools.ensure_tools()
     with machine_lock():
         owner = read_owner()
-        if healthy(owner):
+        if core_healthy(owner):
             log(f"reusing the running cluster started from {owner['checkout']}")
             ensure_images(owner)
+            _ensure_ingress(owner)
             _install_kubeconfig()
             return KUBECONFIG
         # Packages first: cleaning up after an earlier cluster already needs iptables and runc (a fresh machine
@@ -168,6 +191,7 @@ def up() -> Path:
         images = localimages.wanted_images()
         owner = start(bin_dir)
         ensure_images(owner, images)
+        _ensure_ingress(owner)
         owner["complete"] = True
         owner["up_seconds"] = round(time.monotonic() - started, 1)
         _write_owner(owner)
@@ -733,6 +757,7 @@ def status_lines() -> list[str]:
         lines.append(f"{'memory':<24} {total} MiB RSS (components and {len(shims)} containerd shims, without pods)")
         api = api_for(owner)
         lines.append(f"{'node localhost':<24} {'Ready' if api.node_ready() else 'NOT READY'}")
+        lines.append(ingress.status_line(owner, api))
         lines.append(f"{'kubeconfig':<24} {KUBECONFIG if KUBECONFIG.exists() else 'missing in this checkout'}")
         lines.append(f"{'started from':<24} {owner.get('checkout')}")
     lines.append(f"{'traffic guards':<24} {guards.status()}")

