@@ -97,27 +97,20 @@ def run_nca(*args: str) -> subprocess.CompletedProcess:
 
 
 def store_values(store_id: str, engine: str) -> dict:
-    """What provisioning.values.helm_values passes for a store (test-only secrets)."""
-    values: dict = {
-        "engine": engine,
-        "storeId": store_id,
-        "storeName": store_id,
-        "ingress": {"hostSuffix": ".localhost"},
+    """The values file the platform writes for a store (provisioning.values.helm_values, on an unsaved store with
+    test-only secrets): the analysis sees what a created store gets, storefront and all."""
+    from django.contrib.auth import get_user_model
+
+    from provisioning.values import ENGINE_SECRETS, helm_values
+    from stores.models import Store
+
+    store = Store(id=store_id, engine=engine, name=f"Shop {store_id}")
+    store.owner = get_user_model()(email=f"owner@{store_id}.example.test")
+    secrets = {
+        name: "pk_" + "0" * 64 if name == "publishableKey" else f"test-{name}-0123456789abcdef0123456789abcdef"
+        for name in ENGINE_SECRETS[engine]
     }
-    if engine == "woocommerce":
-        values["wordpress"] = {
-            "admin": {"username": "admin", "email": "a@example.test", "password": "test-AdminPass-1"},
-            "saltSeed": "test-salt-seed-0123456789abcdef0123456789",
-        }
-        values["mariadb"] = {"rootPassword": "test-RootPass-11", "password": "test-UserPass-11"}
-    else:
-        values["medusa"] = {
-            "jwtSecret": "test-medusa-jwt-secret-0123456789abcdef",
-            "cookieSecret": "test-medusa-cookie-secret-0123456789abc",
-            "admin": {"email": "a@example.test", "password": "test-AdminPass-1"},
-        }
-        values["postgresql"] = {"password": "test-UserPass-11"}
-    return values
+    return helm_values(store, secrets)
 
 
 @functools.cache
@@ -590,7 +583,8 @@ def test_the_analysis_runs_on_what_the_platform_renders(scenario):
     # Guards the inputs: both engines, every workload the local values enable, the node address, the helm test pods.
     comps = {s: set(components(objs)) for s, objs in scenario.objects.items()}
     assert comps["shop-woo-a"] == {"wordpress", "mariadb", "test-wordpress", "test-mariadb"}
-    assert {"medusa", "postgresql", "test-medusa", "test-postgresql"} <= comps["shop-med-a"]
+    medusa = {"medusa", "postgresql", "storefront", "test-medusa", "test-postgresql", "test-storefront"}
+    assert comps["shop-med-a"] == medusa
     assert scenario.node_cidrs == ["10.244.0.1/32"]
     assert run_nca("--version").stdout.strip().endswith(_nca_spec().split("==")[1])
 
