@@ -22,6 +22,7 @@ pytestmark = pytest.mark.k8s
 HELM_TIMEOUT = "6m"
 PROC_TIMEOUT = 420  # above helm's own --timeout, so helm reports its failure first
 APP = {"woocommerce": ("wordpress", "mariadb"), "medusa": ("medusa", "postgresql")}
+EXTRA = {"woocommerce": (), "medusa": ("storefront",)}  # values-local.yaml runs the storefront for every Medusa store
 RETAINED_BY_KUBERNETES = "PersistentVolumeClaim"  # claims from volumeClaimTemplates outlive their StatefulSet
 
 
@@ -104,6 +105,7 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     cluster, ns = k8s_cluster, k8s_namespace
     release = store_id = _store_id(ns)
     app, db = APP[engine]
+    components = (app, db, *EXTRA[engine])
     # The platform's way: values-local.yaml, then a 0600 file with the store's ids and secrets.
     secrets_file = tmp_path / "store-values.yaml"
     values = yaml.safe_load((CHART / ENGINE_CI[engine]).read_text())
@@ -134,7 +136,7 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     installed = _release_state(_helm(cluster, *base).stdout)
     timings["install"] = time.monotonic() - t0
     assert installed == ("deployed", 1)
-    workloads, pods = _assert_all_ready(cluster, ns, release, (app, db))
+    workloads, pods = _assert_all_ready(cluster, ns, release, components)
     selectors = {n: w["spec"]["selector"] for n, w in workloads.items()}
     secrets = _secret_digests(cluster, ns, release)
     assert {f"{store_id}-{app}", f"{store_id}-{db}"} <= set(secrets)
@@ -166,7 +168,7 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     upgraded = _release_state(_helm(cluster, *base, "-f", str(changed)).stdout)
     timings["upgrade"] = time.monotonic() - t0
     assert upgraded == ("deployed", 2)
-    workloads2, pods2 = _assert_all_ready(cluster, ns, release, (app, db))
+    workloads2, pods2 = _assert_all_ready(cluster, ns, release, components)
     assert {n: w["spec"]["selector"] for n, w in workloads2.items()} == selectors
     assert _secret_digests(cluster, ns, release) == secrets
     assert all(p["metadata"]["labels"].get("storeplane.io/upgrade-check") == "2" for p in pods2)
@@ -174,10 +176,9 @@ def test_chart_lifecycle_on_local_cluster(k8s_cluster, k8s_namespace, engine, tm
     t0 = time.monotonic()
     tested = _helm(cluster, "test", release, "--namespace", ns, "--timeout", "3m")
     timings["helm_test"] = time.monotonic() - t0
-    assert len(re.findall(r"Phase:\s+Succeeded", tested.stdout)) == 2, tested.stdout
-    test_pods = _kubectl_json(
-        cluster, ns, "get", "pods", "-l", f"app.kubernetes.io/component in (test-{app},test-{db})"
-    )
+    assert len(re.findall(r"Phase:\s+Succeeded", tested.stdout)) == len(components), tested.stdout
+    test_components = ",".join(f"test-{c}" for c in components)
+    test_pods = _kubectl_json(cluster, ns, "get", "pods", "-l", f"app.kubernetes.io/component in ({test_components})")
     # helm deletes passed test pods (hook-succeeded); they may still be terminating.
     assert [p["metadata"]["name"] for p in test_pods["items"] if not p["metadata"].get("deletionTimestamp")] == []
 
