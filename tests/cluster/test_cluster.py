@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localcluster import cluster, guards, k8sbuild
+from scripts.localcluster import cluster, guards, ingress, k8sbuild
 from scripts.localcluster.paths import KUBECONFIG, POD_CIDR, REPO_ROOT, SERVICE_CIDR
 from scripts.localcluster.pytest_plugin import delete_namespace
 from scripts.localcluster.util import free_port
@@ -78,6 +78,13 @@ def _http_through_port_forward(k8s, namespace, target, remote_port, path):
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _running(pid: int) -> bool:
@@ -291,6 +298,7 @@ def test_second_up_reuses_the_running_cluster_and_the_builds(k8s_cluster):
 def test_down_leaves_nothing_behind_and_up_comes_back(k8s_cluster):
     """The costly cycle, done once and last: down removes processes, mounts, rules, routes; up works again."""
     pids = [p.pid for p in cluster.recorded_procs(cluster.read_owner())]
+    ingress_ports = cluster.read_owner()["ingress"]
     for _ in range(2):  # safe to run twice
         proc = subprocess.run(
             [sys.executable, "-m", "scripts.localcluster", "down"],
@@ -306,6 +314,9 @@ def test_down_leaves_nothing_behind_and_up_comes_back(k8s_cluster):
     assert guards.status() == "absent"
     nat = subprocess.run(["iptables", "-w", "5", "-t", "nat", "-S"], capture_output=True, text=True).stdout
     assert "KUBE-SERVICES" not in nat
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout  # the ingress controller too
+    assert not [p for p in (ingress_ports["port"], ingress_ports["ping_port"]) if f"127.0.0.1:{p} " in listening]
+    assert not [d for d in Path("/proc").glob("[0-9]*/comm") if _read(d) == "traefik\n"]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert "storeplane0" not in links
     assert not KUBECONFIG.exists() and cluster.read_owner() is None
@@ -323,3 +334,4 @@ def test_down_leaves_nothing_behind_and_up_comes_back(k8s_cluster):
     )
     assert up.returncode == 0, up.stderr[-3000:]
     assert guards.status().startswith("installed")
+    assert ingress.health(cluster.read_owner(), cluster.api_for(cluster.read_owner())).ok

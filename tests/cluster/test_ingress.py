@@ -166,6 +166,36 @@ def test_image_holds_the_binary_and_runs_it_as_a_non_root_user(tmp_path, monkeyp
             assert layer.extractfile("traefik").read() == b"\x7fELF another traefik"
 
 
+class _NoController:
+    """The API server of a cluster without the controller yet: every read is 404; writes are recorded."""
+
+    def __init__(self):
+        self.writes = []
+
+    def get(self, path):
+        from scripts.localcluster.kubeapi import ApiError
+
+        raise ApiError(404, f"{path} not found")
+
+    def request(self, method, path, body=None, timeout=10):
+        self.writes.append((method, path))
+
+
+def test_a_busy_port_stops_the_deploy_before_anything_is_created_and_names_the_port():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        api = _NoController()
+        with pytest.raises(
+            ClusterError, match=rf"127\.0\.0\.1:{port}, the ingress controller's port \(STORE_INGRESS_PORT\)"
+        ):
+            ingress.deploy(api, api_port=6443, port=port)
+    assert api.writes == []
+
+
 class _Server:
     """A loopback HTTP server answering every GET with a fixed status and body."""
 
@@ -553,3 +583,7 @@ def test_controller_is_running_with_the_deployed_security_context(k8s_cluster, c
     assert ns["metadata"]["labels"]["kubernetes.io/metadata.name"] == "storeplane-ingress"
     logs = k8s_cluster.kubectl_run("-n", ingress.NAMESPACE, "logs", pod["metadata"]["name"]).stdout
     assert "Creating in-cluster Provider client" in logs, logs[-2000:]
+    # What a failed `up` would print about it: the pod, its phase, its log.
+    report = ingress.diagnose(cluster.api_for(cluster.read_owner()))
+    assert f"pod {pod['metadata']['name']}: phase Running" in report
+    assert f"last log lines of {pod['metadata']['name']}:" in report
