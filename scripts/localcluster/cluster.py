@@ -180,8 +180,8 @@ def up() -> Path:
         if core_healthy(owner):
             log(f"reusing the running cluster started from {owner['checkout']}")
             ensure_images(owner)
+            _install_kubeconfig()  # before the controller: if it fails, kubectl can still look at it
             _ensure_ingress(owner)
-            _install_kubeconfig()
             return KUBECONFIG
         # Packages first: cleaning up after an earlier cluster already needs iptables and runc (a fresh machine
         # has neither).
@@ -191,11 +191,13 @@ def up() -> Path:
         images = localimages.wanted_images()
         owner = start(bin_dir)
         ensure_images(owner, images)
-        _ensure_ingress(owner)
+        # The core runs: if the controller fails to serve, the next `up` redeploys it without restarting the rest.
         owner["complete"] = True
-        owner["up_seconds"] = round(time.monotonic() - started, 1)
         _write_owner(owner)
         _install_kubeconfig()
+        _ensure_ingress(owner)
+        owner["up_seconds"] = round(time.monotonic() - started, 1)
+        _write_owner(owner)
         log(f"cluster ready in {owner['up_seconds']}s (start to node Ready {owner['ready_seconds']}s)")
         return KUBECONFIG
 
