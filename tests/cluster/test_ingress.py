@@ -587,3 +587,24 @@ def test_controller_is_running_with_the_deployed_security_context(k8s_cluster, c
     report = ingress.diagnose(cluster.api_for(cluster.read_owner()))
     assert f"pod {pod['metadata']['name']}: phase Running" in report
     assert f"last log lines of {pod['metadata']['name']}:" in report
+
+
+@pytest.mark.k8s
+def test_up_redeploys_a_removed_controller_without_restarting_the_cluster(k8s_cluster, controller):
+    import sys
+
+    from scripts.localcluster.paths import REPO_ROOT
+
+    before = cluster.read_owner()
+    k8s_cluster.kubectl_run("-n", ingress.NAMESPACE, "delete", "deployment", ingress.NAME, "--wait=true", timeout=90)
+    assert not cluster.healthy(before) and cluster.core_healthy(before)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.localcluster", "up"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reusing the running cluster" in proc.stderr
+    # (Another checkout's `up` may take the machine lock first and redeploy it: either way `up` is what repaired it.)
+    after = cluster.read_owner()
+    assert after["procs"] == before["procs"]  # nothing of the core restarted
+    assert after["ingress"]["port"] == before["ingress"]["port"]
+    assert cluster.healthy(after)
