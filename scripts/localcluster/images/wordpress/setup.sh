@@ -22,4 +22,5 @@ install -d -o www-data -g www-data -m 0755 /var/www/wp-content
 chown www-data:www-data /etc/wordpress
 rm -rf /var/www/html /var/lib/wordpress/wp-content/uploads/* /etc/wordpress/config-*.php
 test -f /usr/share/wordpress/wp-login.php && php -m | grep -qi mysqli
+php -r 'exit(ini_get("opcache.enable_cli") && ini_get("opcache.file_cache") === "/tmp" ? 0 : 1);'
 apache2ctl -t
