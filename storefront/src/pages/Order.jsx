@@ -44,7 +44,7 @@ export function OrderPage({ id }) {
         Order number <strong data-testid="order-number">{order.display_id}</strong>
       </p>
       <p>
-        A confirmation goes to <strong>{order.email}</strong>. You pay on delivery.
+        Placed for <strong>{order.email}</strong>. You pay on delivery.
       </p>
       <h2>Items</h2>
       <ul className="lines">

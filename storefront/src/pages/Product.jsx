@@ -86,7 +86,7 @@ export function ProductPage({ handle }) {
         <form onSubmit={onAdd}>
           {product.variants.length > 1 ? (
             <p className="field">
-              <label htmlFor="variant">Option</label>
+              <label htmlFor="variant">{product.options?.length === 1 ? product.options[0].title : "Option"}</label>
               <select
                 id="variant"
                 data-testid="variant-select"
