@@ -9,6 +9,7 @@ from django.conf import settings
 from provisioning import kubectl
 from provisioning.errors import CommandFailed, ProvisioningError
 from provisioning.steps import StepContext
+from provisioning.values import ensure_secrets
 from stores.models import Engine, Store
 
 
@@ -20,6 +21,14 @@ class EngineSetupFailed(ProvisioningError):
 # Medusa's CLI takes the password only as an argument, so a constant script hands it over from the environment
 # (which kubectl.exec fills from stdin): no tenant value is ever part of the script.
 MEDUSA_CREATE_USER = 'exec medusa user -e "$ADMIN_EMAIL" -p "$ADMIN_PASSWORD"'
+# The image's seed client (scripts/localcluster/images/medusa): logs in as the admin and runs the seed inside the
+# server; env ADMIN_EMAIL, ADMIN_PASSWORD, PUBLISHABLE_KEY, argv[1] the store name. One JSON line on stdout; exit 2:
+# the login was refused, 3: the seed refused its input (stderr "storeplane seed: <reason>").
+MEDUSA_SEED_CLIENT = "/usr/local/lib/storeplane/medusa-seed-client.js"
+MEDUSA_SEED_LOGIN_REFUSED = 2
+MEDUSA_SEED_REFUSED = 3
+MEDUSA_SEED_MARKER = "storeplane seed: "
+MEDUSA_SEED_PRODUCTS = 8
 # Logs in to the Medusa admin API from inside the pod; exit 0 only on a token.
 MEDUSA_LOGIN_CHECK = (
     "fetch('http://127.0.0.1:9000/admin/auth/token',{method:'POST',headers:{'content-type':'application/json'},"
@@ -199,16 +208,63 @@ def set_woocommerce_password(ctx: StepContext, store: Store, *, password: str) -
     )
 
 
-def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -> None:
-    """Create the Medusa admin user (once) and prove it can log in to the admin API."""
+class MedusaLoginRefused(EngineSetupFailed):
+    """The admin API refused the admin's login (before `medusa user` has run, or with a wrong password)."""
+
+
+def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -> dict:
+    """Seed the shop as the store's admin, creating the admin user first when the admin API does not know it yet.
+    The seed logs in, so a re-run or retry (the admin exists) is one exec; `medusa user` (which boots a second
+    Medusa in the pod for ~20 s) runs only when the login is refused. Returns the seed's report."""
     pod = component_pod(store, "medusa")
+    try:
+        return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+    except MedusaLoginRefused:
+        pass
     env = {"ADMIN_EMAIL": email, "ADMIN_PASSWORD": password}
     try:
         _exec(ctx, store, pod, "medusa", ["sh", "-c", MEDUSA_CREATE_USER], env=env)
     except CommandFailed as error:
         if "already exists" not in error.stderr_tail and "duplicate key" not in error.stderr_tail:
             raise
-    check_medusa_login(ctx, store, pod=pod, email=email, password=password)
+    return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+
+
+def seed_medusa(ctx: StepContext, store: Store, *, pod: str, email: str, password: str) -> dict:
+    """Seed the shop through the image's seed (Medusa's own services, inside the running server): the store's name
+    and currency, the region with the manual providers, two shipping options, the 8 products, and the storefront's
+    publishable key with the platform's id. It creates only what is missing, so a retry or re-run doubles nothing.
+    Returns the seed's report (MEDUSA_SEED_CLIENT's JSON line)."""
+    publishable_key = ensure_secrets(store)["publishableKey"]
+    env = {"ADMIN_EMAIL": email, "ADMIN_PASSWORD": password, "PUBLISHABLE_KEY": publishable_key}
+    # The store name is no secret and travels as an argv item: every env value is masked in the command's output,
+    # and a name such as "store" would then mask the report's keys too.
+    argv = ["node", MEDUSA_SEED_CLIENT, store.name]
+    try:
+        result = _exec(ctx, store, pod, "medusa", argv, env=env)
+    except CommandFailed as error:
+        reason = _seed_reason(error.stderr_tail)
+        if error.returncode == MEDUSA_SEED_LOGIN_REFUSED:
+            raise MedusaLoginRefused("The Medusa admin user cannot log in to the admin API.") from error
+        if error.returncode == MEDUSA_SEED_REFUSED:
+            raise EngineSetupFailed(f"Medusa refused the shop's seed: {reason}") from error
+        raise
+    try:
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as error:
+        raise EngineSetupFailed("The Medusa seed printed no report.") from error
+    products = report["products"]["created"], report["products"]["existing"]
+    options = report["shippingOptions"]["created"], report["shippingOptions"]["existing"]
+    if len(products[0]) + products[1] != MEDUSA_SEED_PRODUCTS or len(options[0]) + options[1] != 2:
+        raise EngineSetupFailed("The Medusa seed left the shop incomplete.")
+    if report["publishableKey"]["revoked"]:
+        raise EngineSetupFailed("The storefront's publishable API key is revoked in the Medusa admin.")
+    return report
+
+
+def _seed_reason(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith(MEDUSA_SEED_MARKER)]
+    return lines[-1][len(MEDUSA_SEED_MARKER) :] if lines else "no reason given"
 
 
 def check_medusa_login(ctx: StepContext, store: Store, *, pod: str, email: str, password: str) -> None:
