@@ -45,10 +45,11 @@ def spawn_worker(overlay: dict[str, str], *, concurrency: int) -> subprocess.Pop
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
         "REDIS_KEY_PREFIX": django_settings.REDIS_KEY_PREFIX,
         "PROMETHEUS_MULTIPROC_DIR": "",
         **overlay,
+        # Last: the cluster's env is a copy of this process's, whose DATABASE_URL names the database, not the test one.
+        "DATABASE_URL": database_url,
     }
     return subprocess.Popen(
         worker_argv(concurrency=concurrency),
