@@ -135,9 +135,12 @@ def test_medusa_setup_on_a_real_store_seeds_the_shop_once_and_a_rerun_doubles_no
     assert status == 200 and json.loads(me)["user"]["email"] == admin_email(store)
 
 
+@pytest.mark.browser
 @pytest.mark.django_db
-def test_a_medusa_store_is_ready_as_a_shop(real_cluster, tenant):  # noqa: F811
-    """The whole chain (create to ready), timed; the ready store is the seeded shop."""
+def test_a_ready_medusa_store_is_a_shop_and_its_owner_logs_in_to_the_dashboard(real_cluster, tenant):  # noqa: F811
+    """The whole chain (create to ready), timed; the ready store is the seeded shop; in Chromium, the store's admin
+    URL leads to the dashboard's login, the owner's credentials log in over plain http, the dashboard lists the
+    seeded products, and every request the pages make goes to the store's own origin."""
     store = new_store(real_cluster, tenant, name="medusa-ready", engine="medusa")
     started = time.monotonic()
     assert services.provision(store.id) == "ready", explain(store)
@@ -146,3 +149,35 @@ def test_a_medusa_store_is_ready_as_a_shop(real_cluster, tenant):  # noqa: F811
     steps = ProvisioningRun.objects.filter(store=store).order_by("id").values_list("step", "duration_ms")
     print("steps:", list(steps))
     assert_the_shop(store, store.secrets["publishableKey"])
+    assert store.admin_url == store.storefront_url + "/admin"
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    origin = store.storefront_url
+    requested: list[str] = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(store.admin_url)
+            page.wait_for_url(f"{origin}/app/login", timeout=60_000)
+            page.fill('input[name="email"]', store.admin_credentials["email"])
+            page.fill('input[name="password"]', store.admin_credentials["password"])
+            page.screenshot(path=str(SCREENSHOTS / "medusa-admin-login.png"))
+            page.click('button[type="submit"]')
+            page.wait_for_url(f"{origin}/app/a/orders", timeout=60_000)
+            page.goto(f"{origin}/app/a/products")
+            page.get_by_text("Classic Cotton T-Shirt").first.wait_for(timeout=60_000)
+            for title in PRODUCTS:
+                assert page.get_by_text(title).count() >= 1, title
+            page.screenshot(path=str(SCREENSHOTS / "medusa-admin-products.png"))
+            cookies = page.context.cookies()
+        finally:
+            browser.close()
+    assert [c["name"] for c in cookies if c["name"] == "connect.sid"] == ["connect.sid"]
+    outside = [url for url in requested if not url.startswith(origin + "/") and not url.startswith("data:")]
+    assert outside == []
