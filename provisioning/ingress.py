@@ -3,12 +3,14 @@ status.loadBalancer once it has taken the Ingress), and a request to the control
 must answer 200 — what a shopper's browser does. Both waits are bounded; running out of time is retryable."""
 
 import http.client
+import json
 import time
 
 from django.conf import settings
 
 from provisioning import kubectl
 from provisioning.errors import ProvisioningError
+from stores.models import Engine
 
 POLL_SECONDS = 1.0
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -43,37 +45,61 @@ def host_header(host: str) -> str:
     return host if port in (80, 443, 0) else f"{host}:{port}"
 
 
-def get_through_ingress(host: str, path: str = "/") -> tuple[int, bytes]:
-    """(status, body) of GET path sent to the ingress controller with the store's Host header, as a browser
-    resolving <store>.localhost to 127.0.0.1 would send it. Plain HTTP; redirects are not followed (a controller
-    that only redirects to TLS is not "served" to this check: point STORE_INGRESS_PORT at its HTTP port)."""
+def get_through_ingress(host: str, path: str = "/") -> tuple[int, str, bytes]:
+    """(status, content type, body) of GET path sent to the ingress controller with the store's Host header, as a
+    browser resolving <store>.localhost to 127.0.0.1 would send it. Plain HTTP; redirects are not followed (a
+    controller that only redirects to TLS is not "served" to this check: point STORE_INGRESS_PORT at its HTTP port)."""
     connection = http.client.HTTPConnection(
         settings.STORE_INGRESS_ADDRESS, settings.STORE_INGRESS_PORT, timeout=REQUEST_TIMEOUT_SECONDS
     )
     try:
         connection.request("GET", path, headers={"Host": host_header(host), "User-Agent": "storeplane-ready-check"})
         response = connection.getresponse()
-        return response.status, response.read()
+        return response.status, response.getheader("Content-Type", ""), response.read()
     finally:
         connection.close()
 
 
-def wait_until_served(host: str, timeout: float, path: str = "/") -> int:
-    """Returns the number of requests it took; raises StoreNotServed with the last answer when time runs out."""
-    deadline = time.monotonic() + timeout
-    tries, last = 0, "no answer"
-    while True:
-        tries += 1
+# What a shopper needs answered, per engine: the storefront, and for Medusa its store API too (a JSON answer: while
+# Medusa has no ready pod the controller sends /store/* to the storefront, whose SPA fallback answers 200 in HTML).
+SERVED_CHECKS: dict[str, tuple[tuple[str, bool], ...]] = {
+    Engine.WOOCOMMERCE: (("/", False),),
+    Engine.MEDUSA: (("/", False), ("/store/regions", True)),
+}
+
+
+def _answer(host: str, path: str, want_json: bool) -> str | None:
+    """None when the path is served as it should be, else what it answered."""
+    try:
+        status, content_type, body = get_through_ingress(host, path)
+    except (OSError, http.client.HTTPException) as error:
+        return type(error).__name__
+    if status != 200:
+        return f"HTTP {status}"
+    if want_json:
         try:
-            status, _ = get_through_ingress(host, path)
-            if status == 200:
-                return tries
-            last = f"HTTP {status}"
-        except (OSError, http.client.HTTPException) as error:
-            last = type(error).__name__
+            json.loads(body)
+        except ValueError:
+            return f"HTTP 200 with {content_type or 'no content type'}, not JSON"
+    return None
+
+
+def wait_until_served(engine: str, host: str, timeout: float) -> int:
+    """Waits until every check of the engine answers; returns the number of rounds it took, or raises
+    StoreNotServed naming the path and its last answer when time runs out."""
+    deadline = time.monotonic() + timeout
+    rounds = 0
+    while True:
+        rounds += 1
+        failing = [
+            (path, answer) for path, want_json in SERVED_CHECKS[engine] if (answer := _answer(host, path, want_json))
+        ]
+        if not failing:
+            return rounds
         if time.monotonic() >= deadline:
+            path, answer = failing[0]
             raise StoreNotServed(
-                f"The store's storefront was not served at {settings.STORE_URL_SCHEME}://{host_header(host)}{path} "
-                f"within {int(timeout)} seconds (last answer: {last})."
+                f"The store was not served at {settings.STORE_URL_SCHEME}://{host_header(host)}{path} "
+                f"within {int(timeout)} seconds (last answer: {answer})."
             )
         time.sleep(POLL_SECONDS)

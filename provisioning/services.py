@@ -189,7 +189,7 @@ def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
         setup_engine(ctx, store, url=storefront, email=email, password=password)
     # After setup: WordPress answers its installer (a redirect) until `wp core install` has run.
     with step(run, "served"):
-        ingress.wait_until_served(host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
+        ingress.wait_until_served(store.engine, host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
     with step(run, "ready"):
         credentials = {"email": email, "password": password}
         if store.engine == Engine.WOOCOMMERCE:

@@ -134,16 +134,22 @@ class FakeIngressController:
 
     def __init__(self) -> None:
         self.status = 200
+        self.json_api = True
         self.hosts: list[str] = []
+        self.paths: list[str] = []
         controller = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802  (the stdlib's name)
                 controller.hosts.append(self.headers.get("Host", ""))
+                controller.paths.append(self.path)
+                api = self.path.startswith("/store/")  # Medusa's store API answers JSON, the storefront HTML
+                body = b'{"regions": []}' if api and controller.json_api else b"<!doctype html><title>shop</title>"
                 self.send_response(controller.status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/json" if api else "text/html")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(body)
 
             def log_message(self, *args):  # keep the test output quiet
                 pass
