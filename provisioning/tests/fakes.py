@@ -89,6 +89,15 @@ if has("exec"):
         print("Error establishing a database connection", file=sys.stderr); sys.exit(1)
     if "is-installed" in command:
         sys.exit(1)
+    if "/usr/local/lib/storeplane/medusa-seed-client.js" in command:
+        # The Medusa image's seed client: the one JSON line of a first run (provisioning/setup.py seed_medusa).
+        made = {"created": True, "addedToSalesChannel": True, "revoked": False}
+        print(json.dumps({"ok": True, "store": {"name": command[-1], "currency": "usd", "updated": ["name"]},
+                          "region": {"id": "reg_1", "name": "North America", "created": True},
+                          "shippingOptions": {"created": ["Standard Shipping", "Express Shipping"], "existing": 0},
+                          "products": {"created": ["p%d" % i for i in range(8)], "existing": 0, "addedToChannel": []},
+                          "publishableKey": made, "salesChannel": "sc_1", "seconds": 0.1}))
+        sys.exit(0)
     if command[0] == "sh":
         # The platform's constant setup script runs for real, against a scripted `wp` that logs each call's argv.
         import subprocess, tempfile
