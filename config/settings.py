@@ -94,9 +94,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/storeplane")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-# Each checkout gets its own test database, so test runs of two checkouts on one machine never collide.
+# Each test run gets its own test database (checkout and process, as the Redis prefix), so two runs on one machine
+# never collide: not two checkouts, nor two sessions testing one checkout at once.
 DATABASES["default"]["TEST"] = {
     "NAME": f"test_{DATABASES['default']['NAME']}_{hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]}"
+    f"_{os.getpid()}"
 }
 DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 5, "options": "-c statement_timeout=30000"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
