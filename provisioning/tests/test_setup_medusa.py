@@ -1,0 +1,123 @@
+"""setup_medusa against a scripted kubectl: the seed runs first (a re-run is that one exec), `medusa user` only after
+its login is refused; the secrets travel on stdin, the store name as an argv item; the seed's exit codes and a
+report that shows an incomplete shop become readable failures."""
+
+import json
+
+import pytest
+
+from provisioning.models import Operation
+from provisioning.setup import EngineSetupFailed, MedusaLoginRefused, setup_medusa
+from provisioning.steps import Attempt, step
+from provisioning.values import ensure_secrets, secret_values
+from stores.models import Engine
+from stores.tests.factories import StoreFactory
+
+SEED_CLIENT = "/usr/local/lib/storeplane/medusa-seed-client.js"
+
+# The scripted kubectl: one ready medusa pod; `exec` answers from STATE (a JSON file): "users" says whether the
+# admin exists yet, "report" is the seed's stdout. `medusa user` makes the admin exist.
+KUBECTL = """
+import json, sys
+state_path = __file__ + ".state"
+state = json.load(open(state_path))
+if "get" in argv and "pods" in argv:
+    pod = {"metadata": {"name": "medusa-pod", "labels": {}}, "spec": {"containers": [{"name": "medusa"}]},
+           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    print(json.dumps({"items": [pod]})); sys.exit(0)
+command = argv[argv.index("--") + 1:]
+if "medusa user" in " ".join(command):
+    state["users"] = True
+    json.dump(state, open(state_path, "w")); sys.exit(0)
+if SEED in command:
+    if not state["users"]:
+        print("storeplane seed: the admin login was refused (HTTP 401)", file=sys.stderr); sys.exit(2)
+    if state.get("exit"):
+        print("storeplane seed: " + state["reason"], file=sys.stderr); sys.exit(state["exit"])
+    print(state["report"]); sys.exit(0)
+sys.exit(9)
+"""
+
+
+def report(products: int = 8, options: int = 2, revoked: bool = False) -> str:
+    return json.dumps(
+        {
+            "ok": True,
+            "store": {"name": "shop", "currency": "usd", "updated": []},
+            "region": {"id": "reg_1", "name": "North America", "created": False},
+            "shippingOptions": {"created": [], "existing": options},
+            "products": {"created": [], "existing": products, "addedToChannel": []},
+            "publishableKey": {"created": False, "addedToSalesChannel": False, "revoked": revoked},
+            "salesChannel": "sc_1",
+            "seconds": 0.1,
+        }
+    )
+
+
+@pytest.fixture
+def medusa_store(fake_kubectl, db):
+    def make(**state):
+        tool = fake_kubectl(KUBECTL.replace("SEED", repr(SEED_CLIENT)))
+        (tool.path.parent / (tool.path.name + ".state")).write_text(
+            json.dumps({"users": False, "report": report(), **state})
+        )
+        store = StoreFactory(engine=Engine.MEDUSA, theme=None, name="store")
+        secrets = ensure_secrets(store)
+        return tool, store, secrets
+
+    return make
+
+
+def run_setup(store, secrets):
+    attempt = Attempt(store, Operation.CREATE, 0, None, secret_values(store, secrets))
+    with step(attempt, "engine_setup") as ctx:
+        return setup_medusa(ctx, store, email="owner@example.com", password=secrets["adminPassword"])
+
+
+def execs(tool) -> list[dict]:
+    return [call for call in tool.calls if "exec" in call["argv"]]
+
+
+def test_a_new_store_gets_its_admin_then_the_seed_and_a_rerun_is_the_seed_alone(medusa_store):
+    tool, store, secrets = medusa_store()
+    assert run_setup(store, secrets)["products"]["existing"] == 8
+    first = [call["argv"][call["argv"].index("--") + 1 :] for call in execs(tool)]
+    assert [SEED_CLIENT in c for c in first] == [True, False, True]  # refused, `medusa user`, seeded
+    assert first[0][-2:] == [SEED_CLIENT, "store"]  # the name is an argv item, not an env value (masked output)
+    for call in execs(tool):
+        assert secrets["adminPassword"] not in json.dumps(call["argv"])
+        assert secrets["publishableKey"] not in json.dumps(call["argv"])
+    seed_stdin = execs(tool)[0]["stdin"]
+    assert f"PUBLISHABLE_KEY={secrets['publishableKey']}\n" in seed_stdin
+    assert f"ADMIN_PASSWORD={secrets['adminPassword']}\n" in seed_stdin
+
+    before = len(execs(tool))
+    run_setup(store, secrets)
+    assert len(execs(tool)) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ({"exit": 3, "reason": "publishable_key must be pk_ followed by 64 lowercase hex digits"}, "refused the shop"),
+        ({"report": report(products=7)}, "left the shop incomplete"),
+        ({"report": report(options=1)}, "left the shop incomplete"),
+        ({"report": report(revoked=True)}, "publishable API key is revoked"),
+        ({"report": "Listening on 9000"}, "printed no report"),
+    ],
+)
+def test_a_seed_that_refuses_or_leaves_the_shop_incomplete_fails_with_a_reason(medusa_store, state, reason):
+    tool, store, secrets = medusa_store(users=True, **state)
+    with pytest.raises(EngineSetupFailed, match=reason) as failure:
+        run_setup(store, secrets)
+    assert not isinstance(failure.value, MedusaLoginRefused)
+    assert secrets["adminPassword"] not in str(failure.value)
+
+
+def test_a_login_refused_after_medusa_user_fails_as_such(medusa_store):
+    tool, store, secrets = medusa_store()
+    # `medusa user` "succeeds" but the admin still cannot log in (e.g. a different password).
+    tool.path.write_text(tool.path.read_text().replace('state["users"] = True', 'state["users"] = False'))
+    with pytest.raises(MedusaLoginRefused, match="cannot log in"):
+        run_setup(store, secrets)
+    assert len(execs(tool)) == 3
