@@ -314,7 +314,6 @@ def store_mark_deleted(*, store_id: str, message: str = "Store deleted") -> Stor
 # --- operator operations (the console) -------------------------------------------------------------------------
 
 RECONCILE_TASK = "provisioning.reconcile_stores"
-STUCK_STATES = (S.REQUESTED, S.PROVISIONING, S.DELETING)
 
 
 def store_operator_mark_failed(*, store_id: str, actor: User, reason: str, ip_address: str | None = None) -> Store:
