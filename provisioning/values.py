@@ -89,7 +89,7 @@ def store_host(store: Store) -> str:
 
 
 def store_url(host: str) -> str:
-    port = settings.INGRESS_PORT
+    port = settings.STORE_INGRESS_PORT
     suffix = "" if port in (80, 443, 0) else f":{port}"
     return f"{settings.STORE_URL_SCHEME}://{host}{suffix}"
 
