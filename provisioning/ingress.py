@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from provisioning import kubectl
+from provisioning import kubectl, runner
 from provisioning.errors import ProvisioningError
 from stores.models import Engine
 
@@ -37,7 +37,16 @@ def wait_for_address(namespace: str, timeout: float) -> str:
                 f"No ingress controller took the store's Ingress within {int(timeout)} seconds "
                 "(its status has no address). Is the ingress controller running?"
             )
+        _still_ours()
         time.sleep(POLL_SECONDS)
+
+
+def _still_ours() -> None:
+    """These waits start no process, so they ask the chain's ownership check themselves (as the runner does while a
+    command runs): a store force-deleted meanwhile stops the wait at once (Superseded)."""
+    check = runner.owner_check.get()
+    if check is not None:
+        check()
 
 
 def host_header(host: str) -> str:
@@ -102,4 +111,5 @@ def wait_until_served(engine: str, host: str, timeout: float) -> int:
                 f"The store was not served at {settings.STORE_URL_SCHEME}://{host_header(host)}{path} "
                 f"within {int(timeout)} seconds (last answer: {answer})."
             )
+        _still_ours()
         time.sleep(POLL_SECONDS)

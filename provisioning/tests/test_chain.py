@@ -214,11 +214,27 @@ def test_a_store_its_controller_does_not_serve_never_goes_ready(cluster, setting
     assert services.provision(store.id) == "failed"
     store.refresh_from_db()
     assert store.status == "failed" and store.storefront_url is None
-    assert "was not served at" in store.failure_reason and "HTTP 502" in store.failure_reason
+    assert f"was not served at {cluster.url(store.id)}/ within 1 seconds" in store.failure_reason
+    assert "(last answer: HTTP 502)" in store.failure_reason
     served = ProvisioningRun.objects.get(store=store, step="served")
     assert served.status == RunStatus.FAILED
     assert not ProvisioningRun.objects.filter(store=store, step="ready").exists()
     assert set(cluster.ingress.hosts) == {f"{store.id}.localhost:{cluster.ingress.port}"}
+
+
+def test_a_medusa_store_is_ready_only_once_its_store_api_answers_json(cluster, settings):
+    settings.STORE_SERVE_TIMEOUT_SECONDS = 1
+    cluster.ingress.json_api = False  # Medusa down: the controller sends /store/* to the storefront's HTML
+    store = StoreFactory(engine="medusa", theme=None)
+    assert services.provision(store.id) == "failed"
+    store.refresh_from_db()
+    assert store.status == "failed" and store.storefront_url is None
+    assert f"{cluster.url(store.id)}/store/regions" in store.failure_reason and "not JSON" in store.failure_reason
+
+    cluster.ingress.json_api = True
+    store_services.store_retry(store_id=store.id, actor=store.owner)
+    assert services.provision(store.id) == "ready"
+    assert {"/", "/store/regions"} <= set(cluster.ingress.paths)
 
 
 def test_a_full_queue_fails_the_store_with_that_reason(cluster, settings):

@@ -151,3 +151,37 @@ def test_a_deletion_waits_a_bounded_time_for_the_store_lock(cluster, settings):
     with concurrency.store_lock(other.id), pytest.raises(Exception, match="already running"):
         services.delete(other.id)
     assert Store.objects.get(pk=other.pk).status == "deleting"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_force_delete_while_waiting_for_the_store_to_be_served_stops_the_wait(cluster, admin_user, settings):
+    cluster.ingress.status = 502  # the controller never serves it: the chain would wait its whole timeout
+    settings.STORE_SERVE_TIMEOUT_SECONDS = 60
+    settings.STORE_LOCK_WAIT_SECONDS = 20
+    store = StoreFactory()
+    outcome: dict[str, object] = {}
+
+    def create() -> None:
+        started = time.monotonic()
+        try:
+            outcome["result"] = services.provision(store.id)
+        finally:
+            outcome["seconds"] = time.monotonic() - started
+            connection.close()
+
+    worker = threading.Thread(target=create)
+    worker.start()
+    try:
+        wait_until(
+            lambda: ProvisioningRun.objects.filter(store=store, step="served", status=RunStatus.RUNNING).exists(),
+            message="the chain to wait for the store to be served",
+        )
+        store_services.store_force_delete(store_id=store.id, actor=admin_user)
+        assert services.delete(store.id) == "deleted"
+    finally:
+        worker.join(timeout=90)
+    assert outcome["result"] == "superseded"
+    assert outcome["seconds"] < 30  # the wait stopped when the store moved on, not at its 60 s timeout
+    store.refresh_from_db()
+    assert store.status == "deleted" and store.storefront_url is None
+    assert not ProvisioningRun.objects.filter(store=store, operation="create", step="ready").exists()
