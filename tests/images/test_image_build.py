@@ -54,6 +54,24 @@ def test_image_key_is_stable_and_changes_with_each_input(tmp_path, monkeypatch):
     assert build.image_key(other) != build.image_key(spec)
 
 
+def test_the_build_code_in_the_key_ignores_formatting_and_the_images_table(tmp_path, monkeypatch):
+    source = Path(build.__file__).read_text()
+    copy = tmp_path / "build.py"
+    monkeypatch.setattr(build, "__file__", str(copy))
+
+    def key_of(text: str) -> bytes:
+        copy.write_text(text)
+        return build._build_code()
+
+    key = key_of(source)
+    assert 'packages=("mariadb-server",)' in source and "APT_TIMEOUT = 900" in source and "\nHERE = " in source
+    # A comment, blank lines, or another image's spec: no image is rebuilt for those.
+    assert key_of(source.replace("\nHERE = ", "\n# a comment\n\n\nHERE = ", 1)) == key
+    assert key_of(source.replace('packages=("mariadb-server",)', 'packages=("mariadb-server", "less")', 1)) == key
+    # The build code itself: every image is rebuilt.
+    assert key_of(source.replace("APT_TIMEOUT = 900", "APT_TIMEOUT = 901", 1)) != key
+
+
 def test_medusa_lockfile_pins_typeorm_and_medusa_1_20():
     package = json.loads((IMAGES_DIR / "medusa/package.json").read_text())
     lock = json.loads((IMAGES_DIR / "medusa/package-lock.json").read_text())

@@ -7,6 +7,7 @@ Every image is cached by a content hash of its inputs; see docs/local-images.md 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import inspect
@@ -15,13 +16,22 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..util import progress
+
 log = logging.getLogger("storeplane.images")
+
+
+def _say(message: str) -> None:
+    """Progress of a long build on stderr, where `make run` and `make images` show it."""
+    print(f"[images {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
 
 HERE = Path(__file__).resolve().parent
 SUITE = "bookworm"
@@ -310,11 +320,23 @@ def base_key() -> str:
     return digest.hexdigest()
 
 
+def _build_code() -> bytes:
+    """This module's code as Python sees it (its syntax tree: comments and formatting change no image), without
+    the IMAGES table: each image's own spec is hashed on its own, so changing one image's spec rebuilds only it."""
+    tree = ast.parse(Path(__file__).read_text())
+    tree.body = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "IMAGES")
+    ]
+    return ast.dump(tree).encode()
+
+
 def image_key(spec: ImageSpec) -> str:
     """Hash of one image's inputs: its spec (packages, users, config), its asset files and this build code."""
     digest = hashlib.sha256()
     digest.update(repr(spec).encode())
-    digest.update(Path(__file__).read_bytes())
+    digest.update(_build_code())
     _hash_tree(digest, spec.asset_dir)
     if spec.name == "storefront":
         _hash_storefront_sources(digest)
@@ -710,7 +732,11 @@ def build_images(cache_dir: Path, names: Sequence[str] | None = None) -> list[Bu
     if unknown:
         raise ImageBuildError(f"unknown image(s): {', '.join(unknown)}; known: {', '.join(IMAGES)}")
     with _build_lock(cache_dir), _terminate_as_exception():
-        return [build_image(IMAGES[name], cache_dir) for name in selected]
+        results = []
+        for name in selected:
+            with progress(f"image {name}", say=_say):
+                results.append(build_image(IMAGES[name], cache_dir))
+        return results
 
 
 @contextlib.contextmanager
