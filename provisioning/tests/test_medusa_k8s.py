@@ -135,6 +135,35 @@ def test_medusa_setup_on_a_real_store_seeds_the_shop_once_and_a_rerun_doubles_no
     assert status == 200 and json.loads(me)["user"]["email"] == admin_email(store)
 
 
+def place_order(store, key: str) -> dict:
+    """A guest checkout through the store API as a storefront does it: cart in the region, two items, address,
+    the Standard shipping option, the manual payment, complete. Returns the order."""
+    headers = {"x-publishable-api-key": key}
+
+    def call(method: str, path: str, body=None) -> dict:
+        status, _, text = through_ingress(store, method, path, body, headers)
+        assert status == 200, f"{method} {path}: {status} {text[:500]}"
+        return json.loads(text)
+
+    [region] = call("GET", "/store/regions")["regions"]
+    products = call("GET", "/store/products?limit=100")["products"]
+    cart = call("POST", "/store/carts", {"region_id": region["id"]})["cart"]
+    for product in products[:2]:
+        variant = product["variants"][0]["id"]
+        call("POST", f"/store/carts/{cart['id']}/line-items", {"variant_id": variant, "quantity": 1})
+    address = {"first_name": "Ada", "last_name": "Buyer", "address_1": "1 Main St", "city": "Springfield"}
+    address |= {"country_code": "us", "postal_code": "12345"}
+    call("POST", f"/store/carts/{cart['id']}", {"email": "buyer@example.com", "shipping_address": address})
+    options = call("GET", f"/store/shipping-options/{cart['id']}")["shipping_options"]
+    standard = next(o for o in options if o["name"] == "Standard Shipping")
+    call("POST", f"/store/carts/{cart['id']}/shipping-methods", {"option_id": standard["id"]})
+    call("POST", f"/store/carts/{cart['id']}/payment-sessions")
+    call("POST", f"/store/carts/{cart['id']}/payment-session", {"provider_id": "manual"})
+    done = call("POST", f"/store/carts/{cart['id']}/complete")
+    assert done["type"] == "order", done
+    return done["data"]
+
+
 @pytest.mark.browser
 @pytest.mark.django_db
 def test_a_ready_medusa_store_is_a_shop_and_its_owner_logs_in_to_the_dashboard(real_cluster, tenant):  # noqa: F811
@@ -150,6 +179,9 @@ def test_a_ready_medusa_store_is_a_shop_and_its_owner_logs_in_to_the_dashboard(r
     print("steps:", list(steps))
     assert_the_shop(store, store.secrets["publishableKey"])
     assert store.admin_url == store.storefront_url + "/admin"
+    # The seeded shop takes an order (the manual payment, a manual shipping option), which the owner then sees.
+    order = place_order(store, store.secrets["publishableKey"])
+    assert len(order["items"]) == 2 and order["shipping_methods"][0]["price"] == 500
 
     from playwright.sync_api import sync_playwright
 
@@ -170,6 +202,10 @@ def test_a_ready_medusa_store_is_a_shop_and_its_owner_logs_in_to_the_dashboard(r
             page.screenshot(path=str(SCREENSHOTS / "medusa-admin-login.png"))
             page.click('button[type="submit"]')
             page.wait_for_url(f"{origin}/app/a/orders", timeout=60_000)
+            # The orders list shows the order, with the shipping country as the local stand-in for the flag.
+            page.get_by_text(f"#{order['display_id']}").first.wait_for(timeout=60_000)
+            assert page.get_by_role("img", name="US").count() == 1
+            page.screenshot(path=str(SCREENSHOTS / "medusa-admin-orders.png"))
             page.goto(f"{origin}/app/a/products")
             page.get_by_text("Classic Cotton T-Shirt").first.wait_for(timeout=60_000)
             for title in PRODUCTS:
