@@ -47,7 +47,13 @@ class ShopTab:
 
         page.on("request", on_request)
         page.on("response", on_response)
-        page.on("console", lambda m: m.type == "error" and tab.problems.append(f"console: {m.text}"))
+
+        def on_console(message) -> None:
+            expected = any(f"status of {code}" in message.text for code in tab.allowed_statuses)
+            if message.type == "error" and not expected:
+                tab.problems.append(f"console: {message.text}")
+
+        page.on("console", on_console)
         page.on("pageerror", lambda exc: tab.problems.append(f"uncaught: {exc}"))
         return tab
 
