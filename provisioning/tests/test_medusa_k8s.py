@@ -18,19 +18,11 @@ from provisioning.steps import Attempt, step
 from provisioning.tests.test_chain_k8s import explain, new_store, real_cluster  # noqa: F401 (a fixture)
 from provisioning.tests.test_woocommerce_k8s import install_release
 from provisioning.values import admin_email, ensure_secrets, secret_values
+from tests.shops import MEDUSA_PRODUCTS
 
 pytestmark = pytest.mark.k8s
 
-PRODUCTS = {
-    "Classic Cotton T-Shirt",
-    "Slim Fit Denim Jeans",
-    "Leather Crossbody Bag",
-    "Wireless Bluetooth Headphones",
-    "Canvas Sneakers",
-    "Stainless Steel Watch",
-    "Organic Cotton Hoodie",
-    "Portable Power Bank",
-}
+PRODUCTS = MEDUSA_PRODUCTS
 
 
 def through_ingress(store, method: str, path: str, body=None, headers=None) -> tuple[int, dict, str]:

@@ -23,13 +23,8 @@ def story(store: Store) -> list[tuple[str | None, str | None, str]]:
     return [(r.previous_status, r.new_status, r.message) for r in rows]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_force_delete_while_helm_installs_stops_the_chain_and_the_store_is_deleted(
-    cluster, admin_user, settings, tmp_path
-):
-    cluster.control.set(helm="slow", seconds="30")
-    settings.STORE_LOCK_WAIT_SECONDS = 20
-    store = StoreFactory()
+def provision_in_background(store: Store) -> tuple[threading.Thread, dict[str, object]]:
+    """The create chain in a thread, as a worker runs it; the dict gets its result and how long it took."""
     outcome: dict[str, object] = {}
 
     def create() -> None:
@@ -42,6 +37,17 @@ def test_a_force_delete_while_helm_installs_stops_the_chain_and_the_store_is_del
 
     worker = threading.Thread(target=create)
     worker.start()
+    return worker, outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_force_delete_while_helm_installs_stops_the_chain_and_the_store_is_deleted(
+    cluster, admin_user, settings, tmp_path
+):
+    cluster.control.set(helm="slow", seconds="30")
+    settings.STORE_LOCK_WAIT_SECONDS = 20
+    store = StoreFactory()
+    worker, outcome = provision_in_background(store)
     try:
         wait_until(
             lambda: ProvisioningRun.objects.filter(store=store, step="helm_install", status=RunStatus.RUNNING).exists(),
@@ -159,18 +165,7 @@ def test_a_force_delete_while_waiting_for_the_store_to_be_served_stops_the_wait(
     settings.STORE_SERVE_TIMEOUT_SECONDS = 60
     settings.STORE_LOCK_WAIT_SECONDS = 20
     store = StoreFactory()
-    outcome: dict[str, object] = {}
-
-    def create() -> None:
-        started = time.monotonic()
-        try:
-            outcome["result"] = services.provision(store.id)
-        finally:
-            outcome["seconds"] = time.monotonic() - started
-            connection.close()
-
-    worker = threading.Thread(target=create)
-    worker.start()
+    worker, outcome = provision_in_background(store)
     try:
         wait_until(
             lambda: ProvisioningRun.objects.filter(store=store, step="served", status=RunStatus.RUNNING).exists(),

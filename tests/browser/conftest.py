@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.tests.celery_worker import start_worker, stop_worker
+from scripts.localcluster.pytest_plugin import delete_namespace
 from tests.browser.htmlcheck import html_problems
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls (fixtures, advance_store) are
@@ -194,3 +196,17 @@ def advance_store() -> Callable[..., None]:
             raise ValueError(f"advance_store cannot move a store to {target!r}")
 
     return advance
+
+
+@pytest.fixture
+def worker_on_cluster(k8s_cluster):
+    """The real provisioning worker (a separate Celery process) on the local cluster; afterwards, whatever a failed
+    walk left behind (releases, namespaces of this test's stores) is removed."""
+    from stores.models import Store
+
+    worker = start_worker(k8s_cluster, concurrency=2)
+    yield k8s_cluster
+    stop_worker(worker)
+    for store_id in Store.objects.values_list("id", flat=True):
+        k8s_cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
+        delete_namespace(k8s_cluster, store_id)

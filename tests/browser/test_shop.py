@@ -10,34 +10,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from provisioning.tests.celery_worker import start_worker, stop_worker
-from scripts.localcluster.pytest_plugin import delete_namespace
 from stores.models import Store, StoreStatus
 from tests.browser.shop import open_from_store_page, through_ingress
+from tests.shops import MEDUSA_PRODUCTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.k8s, pytest.mark.django_db(transaction=True)]
 # A Medusa store takes one to two minutes on the local cluster (README, measured); a busy CI machine more.
 PROVISION_TIMEOUT_MS = 10 * 60_000
-PRODUCTS = {
-    "Classic Cotton T-Shirt",
-    "Slim Fit Denim Jeans",
-    "Leather Crossbody Bag",
-    "Wireless Bluetooth Headphones",
-    "Canvas Sneakers",
-    "Stainless Steel Watch",
-    "Organic Cotton Hoodie",
-    "Portable Power Bank",
-}
-
-
-@pytest.fixture
-def worker_on_cluster(k8s_cluster):
-    worker = start_worker(k8s_cluster, concurrency=1)
-    yield k8s_cluster
-    stop_worker(worker)
-    for store_id in Store.objects.values_list("id", flat=True):
-        k8s_cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
-        delete_namespace(k8s_cluster, store_id)
+PRODUCTS = MEDUSA_PRODUCTS
 
 
 def sign_up_and_create(tab, *, email: str, engine: str, name: str) -> Store:

@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from provisioning.tests.celery_worker import ROOT, spawn_worker, start_worker, stop_worker
-from scripts.localcluster.pytest_plugin import delete_namespace
+from provisioning.tests.celery_worker import ROOT, spawn_worker, stop_worker
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
 from tests.browser.shop import open_from_store_page, through_ingress
@@ -38,18 +37,6 @@ def sign_in(tab, email: str, password: str = DEFAULT_PASSWORD) -> None:
     tab.page.keyboard.press("Enter")
     expect(tab.page).to_have_url(tab.base_url + "/dashboard")
     tab.see("signed-in")
-
-
-@pytest.fixture
-def worker_on_cluster(k8s_cluster):
-    """The real provisioning worker (a separate Celery process) on the local cluster; afterwards, whatever a failed
-    walk left behind (releases, namespaces of this test's stores) is removed."""
-    worker = start_worker(k8s_cluster, concurrency=2)
-    yield k8s_cluster
-    stop_worker(worker)
-    for store_id in Store.objects.values_list("id", flat=True):
-        k8s_cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
-        delete_namespace(k8s_cluster, store_id)
 
 
 def namespace_of(cluster, store_id: str) -> dict | None:

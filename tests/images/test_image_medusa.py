@@ -13,6 +13,8 @@ import threading
 
 import pytest
 
+from tests.shops import MEDUSA_PRODUCTS
+
 pytestmark = pytest.mark.images
 
 # '@', ':' and '/' in the password prove the entrypoint URL-encodes the parts.
@@ -32,16 +34,7 @@ MEDUSA = {
 ADMIN = {"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "Adm1n-Pw-long"}
 KEY = "pk_" + "0123456789abcdef" * 4
 SEED_CLIENT = "/usr/local/lib/storeplane/medusa-seed-client.js"
-PRODUCTS = [
-    "Classic Cotton T-Shirt",
-    "Slim Fit Denim Jeans",
-    "Leather Crossbody Bag",
-    "Wireless Bluetooth Headphones",
-    "Canvas Sneakers",
-    "Stainless Steel Watch",
-    "Organic Cotton Hoodie",
-    "Portable Power Bank",
-]
+PRODUCTS = MEDUSA_PRODUCTS
 
 # Node run inside the Medusa container: one HTTP request on the pod's loopback (no redirects followed); prints the
 # status, the response headers as JSON, then the body. argv: method, path, body ("" for none), headers (JSON).
