@@ -65,12 +65,14 @@ class ShopTab:
         assert not problems, f"store page {name!r}:\n" + "\n".join(problems)
 
 
-def open_from_store_page(page, link_name: str, test_name: str) -> ShopTab:
-    """Clicks a link of the tenant's store page that opens the store in a new tab, as a person would."""
+def open_from_store_page(page, link_name: str, test_name: str, *, allowed_statuses=()) -> ShopTab:
+    """Clicks a link of the tenant's store page that opens the store in a new tab, as a person would;
+    `allowed_statuses` are answers the store's own pages are expected to get while they load."""
     with page.context.expect_page() as opened:
         page.get_by_role("link", name=link_name, exact=True).click()
     shop = opened.value
     tab = ShopTab.attach(shop, test_name)
+    tab.allowed_statuses.update(allowed_statuses)
     shop.wait_for_load_state("load")
     return tab
 

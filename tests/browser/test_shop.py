@@ -128,8 +128,7 @@ def test_a_shopper_buys_two_products_from_a_new_medusa_store(tab, worker_on_clus
     # The owner opens the admin URL, gets Medusa's dashboard through the same controller, logs in with the
     # credentials the store page shows, and finds the order there. Before the login the dashboard's own probes of
     # the admin API are answered 401, as they should be.
-    admin = open_from_store_page(tab.page, store.admin_url, "medusa-admin")
-    admin.allowed_statuses.add(401)
+    admin = open_from_store_page(tab.page, store.admin_url, "medusa-admin", allowed_statuses={401})
     expect(admin.page).to_have_url(re.compile(re.escape(store.storefront_url) + r"/app"))
     expect(admin.page.get_by_role("heading", name="Log in to Medusa")).to_be_visible(timeout=30_000)
     admin.see("admin-login")
