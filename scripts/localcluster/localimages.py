@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import k8sbuild
 from .paths import CACHE_DIR, MACHINE_STATE
-from .util import ClusterError, log, run
+from .util import ClusterError, log, progress, run
 
 PAUSE_REF = "storeplane.local/pause:local"
 TOOLBOX_REF = "storeplane.local/toolbox:local"
@@ -215,7 +215,8 @@ def import_images(address: Path, images: dict[str, Path]) -> list[str]:
         if ref in present and recorded.get(ref) == digest:
             continue
         started = time.monotonic()
-        _ctr(address, "images", "import", str(tarball))
+        with progress(f"importing {ref} ({tarball.stat().st_size >> 20} MiB) into containerd"):
+            _ctr(address, "images", "import", str(tarball))
         recorded[ref] = digest
         IMPORTED_FILE.write_text(json.dumps(recorded, indent=1))
         imported.append(ref)
