@@ -3,6 +3,7 @@ Values travel as argv items (never parsed by a shell) or on stdin/env (passwords
 
 import json
 import shlex
+import time
 
 from django.conf import settings
 
@@ -26,6 +27,8 @@ MEDUSA_CREATE_USER = 'exec medusa user -e "$ADMIN_EMAIL" -p "$ADMIN_PASSWORD"'
 # the login was refused, 3: the seed refused its input (stderr "storeplane seed: <reason>").
 MEDUSA_SEED_CLIENT = "/usr/local/lib/storeplane/medusa-seed-client.js"
 MEDUSA_SEED_LOGIN_REFUSED = 2
+MEDUSA_LOGIN_TRIES = 3
+MEDUSA_LOGIN_RETRY_SECONDS = 5
 MEDUSA_SEED_REFUSED = 3
 MEDUSA_SEED_MARKER = "storeplane seed: "
 MEDUSA_SEED_PRODUCTS = 8
@@ -227,7 +230,16 @@ def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -
     except CommandFailed as error:
         if "already exists" not in error.stderr_tail and "duplicate key" not in error.stderr_tail:
             raise
-    return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+    # The new admin may not log in at the first try on a loaded node (its server answering slowly or restarting):
+    # a few tries, a few seconds apart, before the login counts as refused.
+    for tries_left in range(MEDUSA_LOGIN_TRIES - 1, -1, -1):
+        try:
+            return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+        except MedusaLoginRefused:
+            if not tries_left:
+                raise
+            time.sleep(MEDUSA_LOGIN_RETRY_SECONDS)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def seed_medusa(ctx: StepContext, store: Store, *, pod: str, email: str, password: str) -> dict:
@@ -245,7 +257,7 @@ def seed_medusa(ctx: StepContext, store: Store, *, pod: str, email: str, passwor
     except CommandFailed as error:
         reason = _seed_reason(error.stderr_tail)
         if error.returncode == MEDUSA_SEED_LOGIN_REFUSED:
-            raise MedusaLoginRefused("The Medusa admin user cannot log in to the admin API.") from error
+            raise MedusaLoginRefused(f"The Medusa admin user cannot log in to the admin API ({reason}).") from error
         if error.returncode == MEDUSA_SEED_REFUSED:
             raise EngineSetupFailed(f"Medusa refused the shop's seed: {reason}") from error
         raise

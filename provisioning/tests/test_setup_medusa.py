@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from provisioning import setup
 from provisioning.models import Operation
 from provisioning.setup import EngineSetupFailed, MedusaLoginRefused, setup_medusa
 from provisioning.steps import Attempt, step
@@ -30,7 +31,10 @@ if "medusa user" in " ".join(command):
     state["users"] = True
     json.dump(state, open(state_path, "w")); sys.exit(0)
 if SEED in command:
-    if not state["users"]:
+    if not state["users"] or state.get("refusals", 0) > 0:
+        if state["users"]:
+            state["refusals"] -= 1
+            json.dump(state, open(state_path, "w"))
         print("storeplane seed: the admin login was refused (HTTP 401)", file=sys.stderr); sys.exit(2)
     if state.get("exit"):
         print("storeplane seed: " + state["reason"], file=sys.stderr); sys.exit(state["exit"])
@@ -114,10 +118,19 @@ def test_a_seed_that_refuses_or_leaves_the_shop_incomplete_fails_with_a_reason(m
     assert secrets["adminPassword"] not in str(failure.value)
 
 
-def test_a_login_refused_after_medusa_user_fails_as_such(medusa_store):
+def test_a_login_refused_after_medusa_user_fails_as_such(medusa_store, monkeypatch):
     tool, store, secrets = medusa_store()
     # `medusa user` "succeeds" but the admin still cannot log in (e.g. a different password).
     tool.path.write_text(tool.path.read_text().replace('state["users"] = True', 'state["users"] = False'))
+    monkeypatch.setattr(setup, "MEDUSA_LOGIN_RETRY_SECONDS", 0)
     with pytest.raises(MedusaLoginRefused, match="cannot log in"):
         run_setup(store, secrets)
-    assert len(execs(tool)) == 3
+    # The seed, `medusa user`, then the seed's login tried MEDUSA_LOGIN_TRIES times before it counts as refused.
+    assert len(execs(tool)) == 2 + setup.MEDUSA_LOGIN_TRIES
+
+
+def test_a_new_admin_whose_first_login_is_refused_is_tried_again(medusa_store, monkeypatch):
+    monkeypatch.setattr(setup, "MEDUSA_LOGIN_RETRY_SECONDS", 0)
+    tool, store, secrets = medusa_store(refusals=1)  # a loaded node: the first login after `medusa user` fails
+    assert run_setup(store, secrets)["ok"] is True
+    assert len(execs(tool)) == 4  # seed (no admin yet), medusa user, seed refused once, seed
