@@ -14,7 +14,7 @@ def _clean_redis_keys():
     yield
     from django.conf import settings
 
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     client = get_redis()
     prefix = settings.REDIS_KEY_PREFIX

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from accounts import lockout
 from accounts.models import User
-from config.net import client_ip
+from core.net import client_ip
 
 # Access is by role (admin | tenant), not by Django groups: an empty Groups page would only mislead operators.
 if admin.site.is_registered(Group):

@@ -7,8 +7,8 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import User
-from config.logging import user_id_var
-from config.queries import PkLookup
+from core.logging import user_id_var
+from core.queries import PkLookup
 
 NO_TOKEN = "Authentication required. Please provide a valid Bearer token."  # noqa: S105
 BAD_TOKEN = "Invalid or expired token."  # noqa: S105  (a message, not a secret)

@@ -1,6 +1,6 @@
 """Account errors, each with the contract's code and message."""
 
-from config.errors import PlatformError
+from core.errors import PlatformError
 
 
 class UserExists(PlatformError):

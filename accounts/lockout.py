@@ -13,8 +13,8 @@ from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
-from config import metrics
-from config.security import (
+from core import metrics
+from core.security import (
     AccountLocked,
     LoginRateLimited,
     RegistrationRateLimited,

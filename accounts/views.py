@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services
 from accounts.forms import LoginForm, PasswordChangeForm, SignupForm
 from accounts.models import User
-from config.errors import PlatformError
+from core.errors import PlatformError
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from audit.models import AuditEvent, EventType
-from config.logging import request_id_var
+from core.logging import request_id_var
 
 
 def audit_record(

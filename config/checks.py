@@ -1,5 +1,5 @@
 """Start-up checks of the composition root: a misconfiguration that would break every request fails fast with
-a message saying what to do (as config.env's secret check does), instead of a 500 on every page."""
+a message saying what to do (as core.env's secret check does), instead of a 500 on every page."""
 
 from pathlib import Path
 from typing import Any

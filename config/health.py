@@ -15,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import lifecycle, metrics
-from config.api import iso
-from config.redis import get_redis
+from config import lifecycle
+from core import metrics
+from core.api import iso
+from core.redis import get_redis
 
 
 def _timed(check) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import metrics
-from config.api import error_response, iso, not_found_error
-from config.openapi import ERRORS
+from core import metrics
+from core.api import error_response, iso, not_found_error
+from core.openapi import ERRORS
 
 ADMIN_REQUIRED = "Access denied. Required role: admin."
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import environ
 
-from config.env import check_production_secrets, is_test_run
+from core.env import check_production_secrets, is_test_run
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = is_test_run()
@@ -58,17 +58,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.BodySizeLimitMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -150,9 +150,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["config.api.EnvelopeJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.EnvelopeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -195,7 +195,7 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -330,9 +330,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # A refused attempt during a lockout does not extend it: retryAfterSeconds stays the time actually remaining.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_CLIENT_IP_CALLABLE = "config.security.axes_client_ip"
-AXES_USERNAME_CALLABLE = "config.security.axes_username"
-AXES_LOCKOUT_CALLABLE = "config.security.axes_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.security.axes_client_ip"
+AXES_USERNAME_CALLABLE = "core.security.axes_username"
+AXES_LOCKOUT_CALLABLE = "core.security.axes_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit log already; one write less per login
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "currentPassword", "newPassword", "refresh", "token"]
@@ -345,7 +345,7 @@ API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/m")  # per client IP, ev
 API_RATE_LIMIT_EXEMPT_PATHS = ("/api/v1/health", "/api/v1/metrics")
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
-    "config.security.openapi_rate_limit_responses",
+    "core.security.openapi_rate_limit_responses",
 ]
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
@@ -389,10 +389,10 @@ def _insert_after(items: list[str], anchor: str, *new: str) -> list[str]:
 # refused cross-origin call is still readable), CSP beside Django's security headers, axes after authentication.
 MIDDLEWARE = _insert_after(
     MIDDLEWARE,
-    "config.middleware.RequestIdMiddleware",
-    "config.logging.AccessLogMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.logging.AccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "config.security.ApiRateLimitMiddleware",
+    "core.security.ApiRateLimitMiddleware",
 )
 MIDDLEWARE = _insert_after(MIDDLEWARE, "django.middleware.security.SecurityMiddleware", "csp.middleware.CSPMiddleware")
 MIDDLEWARE = [
@@ -402,7 +402,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-# --- Metrics: django-prometheus (HTTP, database, cache) and config.metrics; multiprocess across web and workers ---
+# --- Metrics: django-prometheus (HTTP, database, cache) and core.metrics; multiprocess across web and workers ---
 # Web and worker processes must share this directory (same host or volume); empty it before they start.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 if TESTING and not PROMETHEUS_MULTIPROC_DIR:
@@ -419,17 +419,17 @@ else:
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
-CACHES["default"]["BACKEND"] = "config.metrics.InstrumentedRedisCache"
+CACHES["default"]["BACKEND"] = "core.metrics.InstrumentedRedisCache"
 # Dotted path of a function returning the circuit breakers' stats (the provisioning app provides it).
 CIRCUIT_BREAKER_STATS = env.str("CIRCUIT_BREAKER_STATS", default="provisioning.breaker.all_stats")
 # Bearer token for GET /metrics (in-cluster scraping); unset = that route answers 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Logs: secrets are scrubbed from every record, whichever logger wrote it ---
-LOGGING["filters"]["redact"] = {"()": "config.logging.RedactingFilter"}
+LOGGING["filters"]["redact"] = {"()": "core.logging.RedactingFilter"}
 LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
 LOGGING["loggers"]["storeplane.request"] = {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")}
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if TESTING:
-    LOGGING["handlers"]["console"]["class"] = "config.logging.CurrentStderrHandler"
+    LOGGING["handlers"]["console"]["class"] = "core.logging.CurrentStderrHandler"

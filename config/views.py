@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import API_PREFIX, error_body, internal_error, not_found_error
+from core.api import API_PREFIX, error_body, internal_error, not_found_error
 
 ROOT_BODY = {
     "name": "Multi-Tenant Ecommerce Control Plane",

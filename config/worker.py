@@ -8,7 +8,7 @@ import os
 
 from celery import signals
 
-from config.logging import configure_worker_logging, request_id_var, step_var, store_id_var
+from core.logging import configure_worker_logging, request_id_var, step_var, store_id_var
 
 _tokens: dict[str, tuple] = {}
 
@@ -50,6 +50,6 @@ def _unbind_context(task_id: str | None = None, **_kwargs) -> None:
 
 @signals.worker_process_shutdown.connect
 def _mark_dead(pid: int | None = None, **_kwargs) -> None:
-    from config.metrics import mark_process_dead
+    from core.metrics import mark_process_dead
 
     mark_process_dead(pid or os.getpid())

@@ -13,14 +13,14 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from config.redis import get_redis, key
+from core.redis import get_redis, key
 from provisioning.errors import CircuitOpen, ProvisioningError
 
 logger = logging.getLogger(__name__)
 
 NAMES = ("helm", "kubernetes")
 CLOSED, OPEN, HALF_OPEN, UNKNOWN = "CLOSED", "OPEN", "HALF_OPEN", "UNKNOWN"
-# The circuit_breaker_state gauge's values (the same as config.metrics.BREAKER_STATE_VALUES).
+# The circuit_breaker_state gauge's values (the same as core.metrics.BREAKER_STATE_VALUES).
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 # A half-open trial whose worker died frees its place after this long (longer than any single command).
 TRIAL_TTL_SECONDS = 900

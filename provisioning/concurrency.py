@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import LockError, RedisError
 
-from config.redis import get_redis, key
+from core.redis import get_redis, key
 from provisioning.errors import LeaseLost, QueueFull, QueueTimeout, StoreBusy, Superseded
 
 logger = logging.getLogger(__name__)

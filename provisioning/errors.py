@@ -4,7 +4,7 @@ work happens after the 202), but they share PlatformError so messages and codes 
 
 from collections.abc import Sequence
 
-from config.errors import PlatformError
+from core.errors import PlatformError
 
 
 class ProvisioningError(PlatformError):

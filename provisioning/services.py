@@ -13,8 +13,8 @@ from django.conf import settings
 
 from audit.models import EventType
 from audit.services import audit_record
-from config import metrics
-from config.crypto import UNREADABLE_MESSAGE, is_unreadable
+from core import metrics
+from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from provisioning import concurrency, helm, ingress, kubectl
 from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout, Superseded
 from provisioning.models import Operation

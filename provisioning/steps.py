@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from config import metrics
-from config.logging import request_id_var, step_var, store_id_var
+from core import metrics
+from core.logging import request_id_var, step_var, store_id_var
 from provisioning.errors import CommandError, ProvisioningError
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.redaction import redact

@@ -15,9 +15,9 @@ from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
 from audit.models import AuditEvent, EventType
-from config.crypto import is_unreadable
-from config.errors import PlatformError
-from config.net import client_ip
+from core.crypto import is_unreadable
+from core.errors import PlatformError
+from core.net import client_ip
 from stores import services
 from stores.models import Store
 from stores.views import store_timeline

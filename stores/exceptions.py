@@ -1,6 +1,6 @@
 """Store errors, each with the contract's status, code and message."""
 
-from config.errors import Conflict, Forbidden, PlatformError
+from core.errors import Conflict, Forbidden, PlatformError
 
 
 class StoreNotFound(PlatformError):

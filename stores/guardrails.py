@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
-from config.redis import get_redis, key
+from core.redis import get_redis, key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 PENDING = "pending"

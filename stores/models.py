@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from config.crypto import EncryptedJSONField
+from core.crypto import EncryptedJSONField
 
 
 class StoreStatus(models.TextChoices):

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet, Window
 
 from accounts.models import User
 from audit.models import AuditEvent
-from config.queries import PkLookup, PreparedQuery
+from core.queries import PkLookup, PreparedQuery
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import Store, StoreStatus
 

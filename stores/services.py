@@ -15,7 +15,7 @@ from django_fsm import ConcurrentTransition, can_proceed
 from accounts.models import User
 from audit.models import EventType
 from audit.services import audit_record
-from config.logging import request_id_var
+from core.logging import request_id_var
 from stores import guardrails
 from stores.exceptions import (
     CreationCooldown,

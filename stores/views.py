@@ -17,8 +17,8 @@ from django_fsm import can_proceed
 
 from accounts.models import User
 from audit.models import AuditEvent, EventType
-from config.errors import PlatformError
-from config.net import client_ip
+from core.errors import PlatformError
+from core.net import client_ip
 from stores import selectors, services
 from stores.api.serializers import STORE_ID_RE, admin_credentials_for, credentials_unreadable
 from stores.exceptions import StoreAccessDenied, StoreNotFound

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.openapi import MessageResponse
+from core.openapi import MessageResponse
 
 
 class UserSummary(serializers.Serializer):

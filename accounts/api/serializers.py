@@ -6,8 +6,8 @@ from django.core.validators import RegexValidator
 from email_validator import EmailNotValidError, validate_email
 
 from accounts.models import User
-from config.api import iso
-from config.validation import ContractSerializer, StrictCharField
+from core.api import iso
+from core.validation import ContractSerializer, StrictCharField
 
 USERNAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
 

@@ -17,7 +17,7 @@ from accounts.api.serializers import (
     user_detail,
     user_summary,
 )
-from config.openapi import ERRORS
+from core.openapi import ERRORS
 
 
 class RegisterView(APIView):

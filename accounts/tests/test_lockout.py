@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from audit.models import AuditEvent
-from config import metrics
+from core import metrics
 
 pytestmark = pytest.mark.django_db
 

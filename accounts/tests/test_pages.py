@@ -5,7 +5,7 @@ from django.test import Client
 
 from accounts.models import Role, User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from config.errors import PlatformError
+from core.errors import PlatformError
 from tests.browser.htmlcheck import assert_valid_html
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import audit_record, security_event
-from config.logging import request_id_var
+from core.logging import request_id_var
 
 pytestmark = pytest.mark.django_db
 

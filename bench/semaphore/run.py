@@ -19,7 +19,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from config.redis import get_redis, key  # noqa: E402
+from core.redis import get_redis, key  # noqa: E402
 from provisioning.concurrency import Semaphore  # noqa: E402
 
 ROUNDS = 300

@@ -21,7 +21,7 @@ def test_health_reports_database_and_redis_with_latency(api):
 
 
 def test_health_is_503_when_redis_is_unreachable(api, settings):
-    from config.redis import reset_redis_client
+    from core.redis import reset_redis_client
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1 of loopback
     reset_redis_client()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import check_production_secrets
+from core.env import check_production_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"DJANGO_SECRET_KEY": "k" * 50, "CREDENTIALS_ENCRYPTION_KEY": "Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXg="}

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from config.redis import get_redis, key
+from core.redis import get_redis, key
 from provisioning import concurrency
 from provisioning.concurrency import Semaphore
 from provisioning.errors import QueueFull, QueueTimeout, StoreBusy

@@ -43,7 +43,7 @@ def test_health_is_degraded_when_the_cluster_is_unreachable(api, settings, fake_
 
 
 def test_health_still_renders_when_redis_is_down(api, settings):
-    from config.redis import reset_redis_client
+    from core.redis import reset_redis_client
     from provisioning import breaker
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1 of loopback

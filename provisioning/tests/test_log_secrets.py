@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from accounts.services import tokens_for
-from config.tests.test_logging import json_lines
+from core.tests.test_logging import json_lines
 from provisioning import services
 from stores.models import Store
 

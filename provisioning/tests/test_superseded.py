@@ -113,7 +113,7 @@ def test_a_store_force_deleted_between_steps_is_left_to_its_deletion(cluster, ad
 
 @pytest.mark.django_db
 def test_a_chain_whose_store_lock_expired_stops_and_marks_nothing(cluster, monkeypatch):
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     store = StoreFactory()
     _install_then(lambda: get_redis().delete(concurrency.store_lock_key(store.id)), monkeypatch)

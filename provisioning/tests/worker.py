@@ -10,7 +10,7 @@ def main(argv: list[str]) -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
-    from config.redis import get_redis, key
+    from core.redis import get_redis, key
     from provisioning import breaker
     from provisioning.concurrency import Semaphore
     from provisioning.errors import CommandFailed, CommandTimedOut

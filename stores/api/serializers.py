@@ -8,9 +8,9 @@ from rest_framework import serializers
 
 from accounts.models import User
 from audit.models import AuditEvent
-from config.api import iso
-from config.crypto import UNREADABLE_MESSAGE, is_unreadable
-from config.validation import ContractSerializer, StrictCharField
+from core.api import iso
+from core.crypto import UNREADABLE_MESSAGE, is_unreadable
+from core.validation import ContractSerializer, StrictCharField
 from stores.models import Engine, Store, StoreStatus, Theme
 from stores.validators import store_name_error
 

@@ -5,9 +5,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import PlatformError
-from config.net import client_ip
-from config.openapi import ERRORS
+from core.errors import PlatformError
+from core.net import client_ip
+from core.openapi import ERRORS
 from stores import guardrails, selectors, services
 from stores.api import schemas
 from stores.api.serializers import (
@@ -177,7 +177,7 @@ class StoresUnknownView(APIView):
     schema = None  # not an operation: left out of the OpenAPI document
 
     def _not_found(self, request: Request, *args, **kwargs) -> Response:
-        from config.api import not_found_error
+        from core.api import not_found_error
 
         return Response({"error": not_found_error(request)}, status=404)
 

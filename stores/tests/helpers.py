@@ -5,7 +5,7 @@ import json
 from django.conf import settings
 from django.db import connection
 
-from config.redis import get_redis
+from core.redis import get_redis
 
 
 def create(client, **overrides):

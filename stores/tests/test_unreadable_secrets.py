@@ -6,7 +6,7 @@ import logging
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.crypto import Unreadable
+from core.crypto import Unreadable
 from stores.models import Store
 from stores.tests.factories import StoreFactory
 from stores.tests.helpers import UNREADABLE_TOKEN as TOKEN

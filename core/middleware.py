@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from config.api import API_PREFIX, error_body, internal_error, payload_too_large_error
-from config.logging import request_id_var, user_id_var
+from core.api import API_PREFIX, error_body, internal_error, payload_too_large_error
+from core.logging import request_id_var, user_id_var
 
 logger = logging.getLogger("storeplane.api")
 

@@ -123,7 +123,7 @@ def test_the_openapi_document_lists_the_429_of_every_limited_operation(api):
 def test_without_redis_the_global_limit_fails_open(api, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from config import redis as platform_redis
+    from core import redis as platform_redis
 
     class DownPipeline:
         def incr(self, *a, **k): ...

@@ -5,7 +5,7 @@ import time
 
 import redis
 
-from config.redis import get_redis, reset_redis_client
+from core.redis import get_redis, reset_redis_client
 
 
 def test_threads_asking_at_once_share_one_client_and_none_is_closed_under_another(monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.tests.factories import DEFAULT_PASSWORD
-from config import metrics
+from core import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ class TestScrapeRoute:
 
 class TestExposition:
     def test_every_platform_metric_is_there_with_its_type(self, admin_api, settings):
-        settings.CIRCUIT_BREAKER_STATS = "config.tests.test_metrics.fake_breaker_stats"
+        settings.CIRCUIT_BREAKER_STATS = "core.tests.test_metrics.fake_breaker_stats"
         touch_every_metric()
         admin_api.get("/api/v1/auth/me")
         fams = families(admin_api.get("/api/v1/metrics"))
@@ -182,7 +182,7 @@ class TestExposition:
         assert failed() == before + 1
 
     def test_circuit_breaker_state_comes_from_the_stats_hook(self, admin_api, settings):
-        settings.CIRCUIT_BREAKER_STATS = "config.tests.test_metrics.fake_breaker_stats"
+        settings.CIRCUIT_BREAKER_STATS = "core.tests.test_metrics.fake_breaker_stats"
         fams = families(admin_api.get("/api/v1/metrics"))
         assert sample(fams, "circuit_breaker_state", "circuit_breaker_state", name="helm") == 2
         assert sample(fams, "circuit_breaker_state", "circuit_breaker_state", name="kubernetes") == 0
@@ -220,7 +220,7 @@ class TestStoresGauge:
 
 class TestJson:
     def test_process_and_breaker_stats(self, admin_api, settings):
-        settings.CIRCUIT_BREAKER_STATS = "config.tests.test_metrics.fake_breaker_stats"
+        settings.CIRCUIT_BREAKER_STATS = "core.tests.test_metrics.fake_breaker_stats"
         response = admin_api.get("/api/v1/metrics/json")
         assert response.status_code == 200
         body = response.json()
@@ -252,7 +252,7 @@ def test_a_metric_incremented_in_another_process_is_in_the_scrape(admin_api):
         """
         import django
         django.setup()
-        from config import metrics
+        from core import metrics
         metrics.STORE_PROVISIONING_FAILURES.labels(engine="medusa", step="xproc").inc(3)
         """
     )

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
 
-from config.errors import PlatformError
+from core.errors import PlatformError
 
 logger = logging.getLogger("storeplane.api")
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory, override_settings
 
-from config.security import client_ip
+from core.security import client_ip
 
 
 def ip_of(remote, forwarded=None):

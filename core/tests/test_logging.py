@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from config.logging import REDACTED, RedactingFilter, request_id_var
+from core.logging import REDACTED, RedactingFilter, request_id_var
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6IjEyMyIsInJvbGUiOiJ0ZW5hbnQifQ.c2lnbmF0dXJlLXZhbHVlLWhlcmU"
 
@@ -163,7 +163,7 @@ def test_worker_tasks_log_under_the_request_id_that_enqueued_them():
     worker._bind_context(task_id="t-1", task=task)
     try:
         record = logging.LogRecord("w", logging.INFO, __file__, 1, "step done", None, None)
-        from config.logging import ContextFilter
+        from core.logging import ContextFilter
 
         ContextFilter().filter(record)
         assert record.request_id == "req_abc123abc123"
@@ -183,7 +183,7 @@ def test_a_task_without_a_request_id_gets_its_task_id():
 
 
 def test_lines_inside_a_log_context_name_the_store_and_step():
-    from config.logging import ContextFilter, log_context
+    from core.logging import ContextFilter, log_context
 
     with log_context(store_id="store-1234abcd", step="helm_install"):
         record = logging.LogRecord("p", logging.INFO, __file__, 1, "installing", None, None)

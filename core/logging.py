@@ -165,7 +165,7 @@ class AccessLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from config import metrics
+        from core import metrics
 
         started = time.perf_counter()
         response = self.get_response(request)

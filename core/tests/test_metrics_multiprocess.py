@@ -43,7 +43,7 @@ def test_an_empty_multiproc_dir_turns_multiprocess_off_instead_of_writing_into_t
     root = Path(__file__).resolve().parents[2]
     script = (
         "import django; django.setup();"
-        "from config import metrics;"
+        "from core import metrics;"
         "from prometheus_client import Counter;"
         "Counter('storeplane_probe_total', 'probe').inc()"
     )

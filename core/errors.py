@@ -1,4 +1,4 @@
-"""The base of every app's domain errors: each carries the contract's envelope fields, and config.api renders it."""
+"""The base of every app's domain errors: each carries the contract's envelope fields, and core.api renders it."""
 
 from typing import Any
 

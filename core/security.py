@@ -1,4 +1,4 @@
-"""Who is calling and how often: the client IP (config.net) for axes, the Redis-backed rate limits (global API,
+"""Who is calling and how often: the client IP (core.net) for axes, the Redis-backed rate limits (global API,
 login, register) with their RateLimit-* headers, and the errors the envelope renders when a limit or lockout bites."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage
 
-from config.api import API_PREFIX, error_response
-from config.errors import PlatformError
-from config.net import client_ip
+from core.api import API_PREFIX, error_response
+from core.errors import PlatformError
+from core.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def api_usage(request: HttpRequest) -> Usage | None:
         return None
     from django_ratelimit.core import _get_window, _split_rate
 
-    from config.redis import get_redis, key
+    from core.redis import get_redis, key
 
     limit, period = _split_rate(rate)
     value = client_ip(request)

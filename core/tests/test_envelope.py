@@ -61,7 +61,7 @@ def test_body_just_under_the_limit_is_parsed(api):
     assert envelope(response, 400, "VALIDATION_ERROR")["details"][0]["path"] == ["password"]
 
 
-@pytest.mark.urls("config.tests.urls_boom")
+@pytest.mark.urls("core.tests.urls_boom")
 @pytest.mark.parametrize("path", ["/api/v1/boom", "/api/v1/plain-boom"])
 def test_a_crash_is_500_without_a_traceback(api, path, caplog):
     response = api.get(path)

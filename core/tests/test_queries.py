@@ -9,7 +9,7 @@ from django_fsm import ConcurrentTransition
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from config.queries import PkLookup, PreparedQuery
+from core.queries import PkLookup, PreparedQuery
 from stores.models import Store, StoreStatus
 from stores.tests.factories import StoreFactory
 
