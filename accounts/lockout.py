@@ -10,16 +10,18 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Max
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core import metrics
+from core.api import API_PREFIX
 from core.security import (
     AccountLocked,
     LoginRateLimited,
     RegistrationRateLimited,
     client_ip,
     login_usage,
+    platform_error_response,
     register_usage,
     remember_headers,
 )
@@ -73,6 +75,17 @@ def lockout_remaining_seconds(request: HttpRequest, email: str) -> int:
         return 0
     ends = last + timedelta(minutes=int(settings.ACCOUNT_LOCKOUT_MINUTES))
     return max(1, int((ends - timezone.now()).total_seconds() + 0.999))
+
+
+def axes_lockout_response(request: HttpRequest, response: HttpResponse | None = None, credentials=None, *a, **kw):
+    """AXES_LOCKOUT_CALLABLE: a lockout noticed by axes itself (the admin's login form, any authenticate() call)
+    answers like the API's: 423 with the time actually remaining."""
+    username = (credentials or {}).get("username") if isinstance(credentials, dict) else None
+    remaining = lockout_remaining_seconds(request, username or "")
+    exc = AccountLocked(retry_after=remaining or int(settings.ACCOUNT_LOCKOUT_MINUTES) * 60)
+    if request.path.startswith(API_PREFIX):
+        return platform_error_response(request, exc)
+    return HttpResponse(exc.message, status=423, content_type="text/plain; charset=utf-8")
 
 
 def login_guard(request: HttpRequest | None, email: str) -> None:

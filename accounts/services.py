@@ -4,17 +4,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils.module_loading import import_string
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import lockout
 from accounts.exceptions import InvalidCredentials, InvalidPassword, InvalidRefreshToken, UserExists
 from accounts.models import Role, User, normalize_email
+from accounts.signals import password_changed
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +67,19 @@ NO_PROPAGATION = {"totalStores": 0, "successful": 0, "failed": 0, "details": []}
 
 def user_change_password(*, user: User, current_password: str, new_password: str) -> dict[str, Any]:
     """The API's and the page's password change: check the current password, store the new one, and hand it to
-    whatever keeps copies of it (settings.PASSWORD_PROPAGATION_HOOK: the stores' admin accounts), which answers
+    whatever keeps copies of it (the password_changed signal's receivers: the stores' admin accounts), which answer
     at once. Returns the propagation report of the contract: {totalStores, successful, failed, details}."""
     if not user.check_password(current_password):
         raise InvalidPassword()
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
-    hook = getattr(settings, "PASSWORD_PROPAGATION_HOOK", None)
-    if not hook:
-        return dict(NO_PROPAGATION)
-    return import_string(hook)(user=user, new_password=new_password)
+    report: dict[str, Any] = {**NO_PROPAGATION, "details": []}
+    answers: list[tuple[Any, Any]] = password_changed.send(sender=User, user=user, new_password=new_password)
+    for _receiver, answer in answers:
+        for count in ("totalStores", "successful", "failed"):
+            report[count] += answer[count]
+        report["details"] += answer["details"]
+    return report
 
 
 def token_refresh(*, refresh: str) -> str:

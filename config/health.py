@@ -1,13 +1,12 @@
 """Health endpoints: liveness, readiness (503 while draining or without a database) and the detailed report
-with the database, Redis and Kubernetes checks. Extra checks (Kubernetes, concurrency) plug in through settings."""
+with the database, Redis and Kubernetes checks, the provisioning semaphore and the circuit breakers (the composition
+root asks the provisioning app directly)."""
 
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
-from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -15,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import lifecycle
-from core import metrics
+from config import lifecycle, readings
 from core.api import iso
 from core.redis import get_redis
+from provisioning import kubectl
 
 
 def _timed(check) -> dict[str, Any]:
@@ -53,15 +52,7 @@ def check_redis() -> dict[str, Any]:
 
 
 def check_kubernetes() -> dict[str, Any]:
-    hook = getattr(settings, "HEALTH_KUBERNETES_CHECK", None)
-    if not hook:
-        return {"status": "unknown", "message": "Kubernetes check not configured", "latencyMs": 0}
-    return _timed(import_string(hook))
-
-
-def concurrency_stats() -> dict[str, Any]:
-    hook = getattr(settings, "HEALTH_CONCURRENCY_STATS", None)
-    return import_string(hook)() if hook else {}
+    return _timed(kubectl.health_check)
 
 
 _CHECK = inline_serializer(
@@ -105,10 +96,9 @@ class HealthView(APIView):
             "timestamp": _now(),
             "uptime": int(time.monotonic() - lifecycle.STARTED_AT),
             "checks": checks,
-            "concurrency": concurrency_stats(),
+            "concurrency": readings.semaphore_stats() or {},
+            "circuitBreakers": readings.breaker_stats(),
         }
-        if getattr(settings, "CIRCUIT_BREAKER_STATS", ""):  # one hook for health, metrics and the console
-            body["circuitBreakers"] = metrics.breaker_stats()
         return Response(body, status=503 if degraded else 200)
 
 

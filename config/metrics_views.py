@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import readings
 from core import metrics
 from core.api import error_response, iso, not_found_error
 from core.openapi import ERRORS
@@ -77,6 +78,11 @@ def process_stats() -> dict[str, Any]:
     }
 
 
+def render() -> bytes:
+    """The Prometheus exposition with this moment's stores by status and breaker states."""
+    return metrics.render(store_counts=readings.store_counts, breakers=readings.breaker_stats())
+
+
 class CircuitBreakerStats(serializers.Serializer):
     name = serializers.CharField()
     state = serializers.ChoiceField(choices=["CLOSED", "OPEN", "HALF_OPEN"])
@@ -99,7 +105,7 @@ class MetricsView(APIView):
         tags=["metrics"],
     )
     def get(self, request: Request) -> HttpResponse:
-        return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+        return HttpResponse(render(), content_type=metrics.CONTENT_TYPE)
 
 
 class MetricsJsonView(APIView):
@@ -124,7 +130,7 @@ class MetricsJsonView(APIView):
         tags=["metrics"],
     )
     def get(self, request: Request) -> Response:
-        breakers = [_breaker(b) for b in metrics.refresh_breaker_gauge()]
+        breakers = [_breaker(b) for b in metrics.refresh_breaker_gauge(readings.breaker_stats())]
         return Response({**process_stats(), "circuitBreakers": breakers, "timestamp": iso(datetime.now(UTC))})
 
 
@@ -144,7 +150,7 @@ def scrape(request: HttpRequest) -> HttpResponse:
         return response
     if request.method not in ("GET", "HEAD"):
         return error_response(request, 405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed.")
-    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+    return HttpResponse(render(), content_type=metrics.CONTENT_TYPE)
 
 
 def _pop(error: dict[str, Any]) -> dict[str, Any]:

@@ -285,13 +285,10 @@ PROVISIONING_TASK_MAX_RETRIES = env.int("PROVISIONING_TASK_MAX_RETRIES", default
 RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=120)
 RECOVERY_INTERVAL_SECONDS = env.int("RECOVERY_INTERVAL_SECONDS", default=120)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=300)
-PASSWORD_PROPAGATION_HOOK = "provisioning.services.propagate_password"  # noqa: S105
 CELERY_BEAT_SCHEDULE = {
     "recover-stores": {"task": "provisioning.recover_stores", "schedule": RECOVERY_INTERVAL_SECONDS},
     "reconcile-stores": {"task": "provisioning.reconcile_stores", "schedule": RECONCILE_INTERVAL_SECONDS},
 }
-HEALTH_KUBERNETES_CHECK = "provisioning.kubectl.health_check"
-HEALTH_CONCURRENCY_STATS = "provisioning.concurrency.stats"
 # --- end provisioning engine ---
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -332,7 +329,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "core.security.axes_client_ip"
 AXES_USERNAME_CALLABLE = "core.security.axes_username"
-AXES_LOCKOUT_CALLABLE = "core.security.axes_lockout_response"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.axes_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit log already; one write less per login
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "currentPassword", "newPassword", "refresh", "token"]
@@ -420,8 +417,6 @@ else:
 PROMETHEUS_EXPORT_MIGRATIONS = False
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 CACHES["default"]["BACKEND"] = "core.metrics.InstrumentedRedisCache"
-# Dotted path of a function returning the circuit breakers' stats (the provisioning app provides it).
-CIRCUIT_BREAKER_STATS = env.str("CIRCUIT_BREAKER_STATS", default="provisioning.breaker.all_stats")
 # Bearer token for GET /metrics (in-cluster scraping); unset = that route answers 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 

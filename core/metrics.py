@@ -1,8 +1,9 @@
 """The platform's Prometheus metrics (names, types, labels and buckets of the original, reference §8) and their
 exposition. Provisioning code imports the objects below and updates them; in multiprocess mode
 (PROMETHEUS_MULTIPROC_DIR, shared by gunicorn workers and Celery workers) a scrape adds up every process.
-Values read at scrape time (stores by status, uptime, breaker states) come from the database and hooks, not from
-counters, so they are right whichever process answers."""
+Values read at scrape time (stores by status, breaker states) come from whoever renders the exposition (the
+composition root, config.metrics_views, asks the apps), not from counters, so they are right whichever process
+answers; this module imports no app."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ PROVISIONING_QUEUE_WAIT = Histogram(
 PROVISIONING_REJECTIONS = Counter(
     "provisioning_rejections_total", "Provisioning requests refused by the semaphore.", ["reason"]
 )
-# 0 closed, 1 half-open, 2 open. Breakers set it on each transition; a scrape refreshes it from the stats hook.
+# 0 closed, 1 half-open, 2 open. Breakers set it on each transition; a scrape refreshes it from the breakers' stats.
 CIRCUIT_BREAKER_STATE = Gauge(
     "circuit_breaker_state",
     "Circuit breaker state (0 closed, 1 half-open, 2 open).",
@@ -114,43 +115,19 @@ def security_event_counted(event_type: str) -> None:
 # --- Values computed at scrape time ---
 
 
-def breaker_stats() -> list[dict[str, Any]]:
-    """settings.CIRCUIT_BREAKER_STATS (dotted path of a function returning the breakers' stats); [] until the
-    provisioning app provides it, or when it fails (a scrape must not break because a breaker store is down)."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    path = getattr(settings, "CIRCUIT_BREAKER_STATS", "")
-    if not path:
-        return []
-    try:
-        return list(import_string(path)())
-    except ImportError:
-        return []
-    except Exception:
-        logger.warning("Circuit breaker stats unavailable", exc_info=True)
-        return []
-
-
-def store_counts() -> dict[str, int]:
-    """Stores by status, from the database (every status present, 0 when none)."""
-    from django.db.models import Count
-
-    from stores.models import Store, StoreStatus
-
-    counts = dict.fromkeys(StoreStatus.values, 0)
-    for row in Store.objects.values("status").annotate(n=Count("pk")).order_by():
-        counts[row["status"]] = row["n"]
-    return counts
+StoreCounts = Callable[[], dict[str, int]]
 
 
 class ScrapeTimeCollector(Collector):
-    """stores_total and process_uptime_seconds, computed when Prometheus asks."""
+    """stores_total (from `store_counts`, asked when Prometheus asks) and process_uptime_seconds."""
+
+    def __init__(self, store_counts: StoreCounts) -> None:
+        self.store_counts = store_counts
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         stores = GaugeMetricFamily("stores_total", "Stores by status.", labels=["status"])
         try:
-            for status, n in sorted(store_counts().items()):
+            for status, n in sorted(self.store_counts().items()):
                 stores.add_metric([status], n)
         except Exception:
             logger.warning("stores_total unavailable", exc_info=True)
@@ -160,8 +137,8 @@ class ScrapeTimeCollector(Collector):
         yield uptime
 
 
-def refresh_breaker_gauge(stats: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    stats = breaker_stats() if stats is None else stats
+def refresh_breaker_gauge(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """circuit_breaker_state{name} from the breakers' stats (each {"name", "state", ...}); returns them."""
     for breaker in stats:
         state = str(breaker.get("state", "")).upper()
         if "name" in breaker and state in BREAKER_STATE_VALUES:
@@ -173,9 +150,10 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def render() -> bytes:
-    """The whole exposition: every process's metrics (multiprocess mode) or this one's, plus scrape-time values."""
-    refresh_breaker_gauge()
+def render(*, store_counts: StoreCounts, breakers: list[dict[str, Any]]) -> bytes:
+    """The whole exposition: every process's metrics (multiprocess mode) or this one's, plus scrape-time values
+    (stores by status from `store_counts`, the breakers' current states)."""
+    refresh_breaker_gauge(breakers)
     if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -183,7 +161,7 @@ def render() -> bytes:
     else:
         body = generate_latest(REGISTRY)
     scrape = CollectorRegistry()
-    scrape.register(ScrapeTimeCollector())
+    scrape.register(ScrapeTimeCollector(store_counts))
     return body + generate_latest(scrape)
 
 

@@ -234,19 +234,6 @@ class ApiRateLimitMiddleware:
         return response
 
 
-def axes_lockout_response(request: HttpRequest, response: HttpResponse | None = None, credentials=None, *a, **kw):
-    """AXES_LOCKOUT_CALLABLE: a lockout noticed by axes itself (the admin's login form, any authenticate() call)
-    answers like the API's: 423 with the time actually remaining."""
-    from accounts.lockout import lockout_remaining_seconds
-
-    username = (credentials or {}).get("username") if isinstance(credentials, dict) else None
-    remaining = lockout_remaining_seconds(request, username or "")
-    exc = AccountLocked(retry_after=remaining or int(settings.ACCOUNT_LOCKOUT_MINUTES) * 60)
-    if request.path.startswith(API_PREFIX):
-        return platform_error_response(request, exc)
-    return HttpResponse(exc.message, status=423, content_type="text/plain; charset=utf-8")
-
-
 def axes_username(request: HttpRequest, credentials: dict | None) -> str | None:
     """AXES_USERNAME_CALLABLE: the lower-cased email the login was tried with (authenticate() gets it as
     `username`; a page form may post it as `email`)."""

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
@@ -299,8 +300,6 @@ def propagate_password(*, user, new_password: str) -> dict:
     secrets (never in a queue message), and the answer reports each store as it stands now, in the contract's shape
     {totalStores, successful, failed, details}: refused ones with their reason, queued ones as in progress (the
     worker's outcome lands in the store's audit log)."""
-    from config.celery import app
-
     stores = list(Store.objects.filter(owner=user, status=S.READY).order_by("-created_at")[:100])
     details: list[dict] = []
     for store in stores:
@@ -311,7 +310,7 @@ def propagate_password(*, user, new_password: str) -> dict:
             details.append({"storeId": store.id, "success": False, "reason": "no credentials"})
             continue
         store_services.store_set_pending_admin_password(store_id=store.id, password=new_password)
-        app.send_task(PASSWORD_TASK, args=[store.id])
+        current_app.send_task(PASSWORD_TASK, args=[store.id])
         details.append({"storeId": store.id, "success": False, "reason": IN_PROGRESS_REASON})
     return {
         "totalStores": len(stores),

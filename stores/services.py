@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -29,7 +30,8 @@ from stores.models import ACTIVE_STATES, TRANSITIONS, Engine, Store, StoreStatus
 logger = logging.getLogger(__name__)
 S = StoreStatus
 
-# Celery task names of the provisioning app (sent by name: stores never imports provisioning).
+# Celery task names of the provisioning app, sent by name through Celery's current app (the project's, config.celery,
+# made the default by Celery's Django fixup): stores imports neither provisioning nor config.
 PROVISION_TASK = "provisioning.provision_store"
 DELETE_TASK = "provisioning.delete_store"
 
@@ -43,9 +45,7 @@ DELETE_REFUSALS = {
 
 def enqueue_now(task_name: str, store_id: str) -> None:
     """Send a task right away (recovery, outside any transaction of ours)."""
-    from config.celery import app
-
-    app.send_task(task_name, args=[store_id], headers={"request_id": request_id_var.get()})
+    current_app.send_task(task_name, args=[store_id], headers={"request_id": request_id_var.get()})
 
 
 def enqueue(task_name: str, store_id: str) -> None:
@@ -54,10 +54,8 @@ def enqueue(task_name: str, store_id: str) -> None:
     request_id = request_id_var.get()
 
     def send() -> None:
-        from config.celery import app
-
         try:
-            app.send_task(task_name, args=[store_id], headers={"request_id": request_id})
+            current_app.send_task(task_name, args=[store_id], headers={"request_id": request_id})
         except Exception:
             logger.exception("Could not enqueue %s for %s; recovery will pick it up", task_name, store_id)
 
@@ -382,8 +380,6 @@ def store_force_delete(*, store_id: str, actor: User, ip_address: str | None = N
 def stores_request_reconcile(*, store_ids: list[str], actor: User, ip_address: str | None = None) -> int:
     """An operator asks the reconciler to run now (it checks every store against the cluster; the selection is
     recorded on those stores' audit trails). Returns how many audit rows were written."""
-    from config.celery import app
-
     with transaction.atomic():
         stores = list(Store.objects.filter(pk__in=store_ids))
         for store in stores:
@@ -399,7 +395,7 @@ def stores_request_reconcile(*, store_ids: list[str], actor: User, ip_address: s
 
         def send() -> None:
             try:
-                app.send_task(RECONCILE_TASK, headers={"request_id": request_id})
+                current_app.send_task(RECONCILE_TASK, headers={"request_id": request_id})
             except Exception:
                 logger.exception("Could not enqueue %s", RECONCILE_TASK)
 
