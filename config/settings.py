@@ -3,6 +3,7 @@ lists every variable). Under pytest, .env is not read and local test defaults ap
 
 import hashlib
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,11 +56,23 @@ INSTALLED_APPS = [
     "stores",
     "provisioning",
     "config.apps.PlatformConfig",  # start-up checks (config.checks)
+    "axes",
+    "corsheaders",
+    "csp",
+    "django_prometheus",
 ]
 
+# Prometheus outermost (it times everything); access log and rate limit right inside the request id (their lines and
+# 429s carry it), CORS before the limit (a refused cross-origin call is still readable), CSP beside Django's security
+# headers, axes after authentication.
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.logging.AccessLogMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "core.security.ApiRateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.ApiErrorMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,15 +107,26 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/storeplane")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-# Each test run gets its own test database (checkout and process, as the Redis prefix), so two runs on one machine
-# never collide: not two checkouts, nor two sessions testing one checkout at once.
-DATABASES["default"]["TEST"] = {
-    "NAME": f"test_{DATABASES['default']['NAME']}_{hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]}"
-    f"_{os.getpid()}"
+_database_url = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/storeplane")
+DATABASES = {
+    "default": {
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),  # a conn_max_age in DATABASE_URL wins
+        **_database_url,
+        # django-prometheus's wrapper of Django's PostgreSQL backend: query counts and latencies per process.
+        "ENGINE": "django_prometheus.db.backends.postgresql",
+        "OPTIONS": {
+            **_database_url.get("OPTIONS", {}),
+            "connect_timeout": 5,
+            "options": "-c statement_timeout=30000",
+        },
+        # Each test run gets its own test database (checkout and process, as the Redis prefix), so two runs on one
+        # machine never collide: not two checkouts, nor two sessions testing one checkout at once.
+        "TEST": {
+            "NAME": f"test_{_database_url['NAME']}_{hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]}"
+            f"_{os.getpid()}"
+        },
+    }
 }
-DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 5, "options": "-c statement_timeout=30000"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -108,7 +134,8 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default=f"sp-test-{os.getpid()}" if TESTING else "storeplane")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's own Redis backend, counting gets, hits and misses for django-prometheus.
+        "BACKEND": "core.metrics.InstrumentedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -122,7 +149,6 @@ PASSWORD_HASHERS = [
 ]
 if TESTING:  # Argon2's cost is for attackers, not for the test suite
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "/login"
 
 LANGUAGE_CODE = "en-us"
@@ -179,6 +205,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Every /api/ operation the global rate limit covers documents its 429 and RateLimit-* headers.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.security.openapi_rate_limit_responses",
+    ],
 }
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -192,10 +223,14 @@ CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_KEY_PREFIX}.default"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+# Secrets are scrubbed from every record (the redact filter), whichever logger wrote it.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "core.logging.ContextFilter"},
+        "redact": {"()": "core.logging.RedactingFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -206,17 +241,21 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler",
+            # Under pytest: the sys.stderr of the moment (each test's captured output), not the one at start-up.
+            "class": "core.logging.CurrentStderrHandler" if TESTING else "logging.StreamHandler",
             "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "plain") else "json",
-            "filters": ["context"],
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        "storeplane.request": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
+        "axes": {"level": "WARNING"},
     },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Platform numbers (each is documented in .env.example).
 MAX_STORES_PER_USER = env.int("MAX_STORES_PER_USER", default=5)
@@ -318,8 +357,7 @@ SECURE_REDIRECT_EXEMPT = [r"^api/v1/health", r"^metrics$"]
 # --- Brute force: django-axes, keyed by email + client IP, failures in the database so every process agrees ---
 ACCOUNT_LOCKOUT_ATTEMPTS = env.int("ACCOUNT_LOCKOUT_ATTEMPTS", default=5)
 ACCOUNT_LOCKOUT_MINUTES = env.int("ACCOUNT_LOCKOUT_MINUTES", default=15)
-INSTALLED_APPS += ["axes", "corsheaders", "csp", "django_prometheus"]
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = ACCOUNT_LOCKOUT_ATTEMPTS
 AXES_COOLOFF_TIME = timedelta(minutes=ACCOUNT_LOCKOUT_MINUTES)
@@ -340,10 +378,6 @@ REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="5/h")  # per clien
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/m")  # per client IP, every /api/ request but these:
 # kubelet probes and Prometheus scrapes come every few seconds from a handful of addresses and must never be refused.
 API_RATE_LIMIT_EXEMPT_PATHS = ("/api/v1/health", "/api/v1/metrics")
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
-    *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
-    "core.security.openapi_rate_limit_responses",
-]
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 
@@ -377,35 +411,12 @@ CORS_EXPOSE_HEADERS = [
 ]
 
 
-def _insert_after(items: list[str], anchor: str, *new: str) -> list[str]:
-    at = items.index(anchor) + 1 if anchor in items else len(items)
-    return [*items[:at], *new, *items[at:]]
-
-
-# Access log and rate limit right inside the request id (their lines and 429s carry it), CORS before the limit (a
-# refused cross-origin call is still readable), CSP beside Django's security headers, axes after authentication.
-MIDDLEWARE = _insert_after(
-    MIDDLEWARE,
-    "core.middleware.RequestIdMiddleware",
-    "core.logging.AccessLogMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
-    "core.security.ApiRateLimitMiddleware",
-)
-MIDDLEWARE = _insert_after(MIDDLEWARE, "django.middleware.security.SecurityMiddleware", "csp.middleware.CSPMiddleware")
-MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    *MIDDLEWARE,
-    "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
-
 # --- Metrics: django-prometheus (HTTP, database, cache) and core.metrics; multiprocess across web and workers ---
 # Web and worker processes must share this directory (same host or volume); empty it before they start.
-PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
-if TESTING and not PROMETHEUS_MULTIPROC_DIR:
-    import tempfile
-
-    PROMETHEUS_MULTIPROC_DIR = os.path.join(tempfile.gettempdir(), f"storeplane-metrics-test-{os.getpid()}")
+# A test run has its own (multiprocess mode is what production runs).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="") or (
+    os.path.join(tempfile.gettempdir(), f"storeplane-metrics-test-{os.getpid()}") if TESTING else ""
+)
 if PROMETHEUS_MULTIPROC_DIR:
     # prometheus_client reads the variable when it is first imported, which happens after settings load.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(PROMETHEUS_MULTIPROC_DIR).resolve())
@@ -415,16 +426,5 @@ else:
     # it write its .db files into the working directory: set-but-empty means "off", so remove it.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 PROMETHEUS_EXPORT_MIGRATIONS = False
-DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
-CACHES["default"]["BACKEND"] = "core.metrics.InstrumentedRedisCache"
 # Bearer token for GET /metrics (in-cluster scraping); unset = that route answers 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-
-# --- Logs: secrets are scrubbed from every record, whichever logger wrote it ---
-LOGGING["filters"]["redact"] = {"()": "core.logging.RedactingFilter"}
-LOGGING["handlers"]["console"]["filters"] = ["context", "redact"]
-LOGGING["loggers"]["storeplane.request"] = {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")}
-LOGGING["loggers"]["axes"] = {"level": "WARNING"}
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-if TESTING:
-    LOGGING["handlers"]["console"]["class"] = "core.logging.CurrentStderrHandler"
