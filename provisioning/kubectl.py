@@ -328,3 +328,26 @@ def health_check() -> dict[str, Any]:
     except ProvisioningError:
         return {"status": "unhealthy", "message": "Cannot connect to Kubernetes cluster"}
     return {"status": "healthy", "server": version}
+
+
+# --- lifecycle (provisioning.lifecycle: suspend, resume, upgrade health) -------------------------------------
+
+
+def get_workloads_json(namespace: str) -> list[dict]:
+    """The namespace's Deployments and StatefulSets as kubectl prints them (spec and status: replica counts)."""
+    return _items(_run(get_workloads_argv(namespace)).stdout, "get workloads")
+
+
+def get_pods_json(namespace: str, selector: str | None = None) -> list[dict]:
+    """The namespace's pods as kubectl prints them (container statuses: why a container is waiting)."""
+    return _items(_run(get_pods_argv(namespace, selector)).stdout, "get pods")
+
+
+def delete_pods_argv(namespace: str, names: Sequence[str]) -> list[str]:
+    return [*_base(namespace), "delete", "pod", *names, "--ignore-not-found", "--wait=false"]
+
+
+def delete_pods(namespace: str, names: Sequence[str]) -> None:
+    """Delete the named pods (their controller makes new ones from its current template); missing ones are fine."""
+    if names:
+        _run(delete_pods_argv(namespace, names))

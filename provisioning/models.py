@@ -9,6 +9,9 @@ class Operation(models.TextChoices):
     DELETE = "delete"  # the deletion chain: helm uninstall -> namespace delete -> wait until gone -> deleted
     PASSWORD = "password"  # noqa: S105  propagating a tenant's new password to a store's admin account
     RECOVERY = "recovery"  # recovery/reconciliation acting on a store (stuck releases, lost workers)
+    SUSPEND = "suspend"  # provisioning.lifecycle: workloads to zero, the closed page up -> suspended
+    RESUME = "resume"  # provisioning.lifecycle: replicas restored, served again -> ready
+    UPGRADE = "upgrade"  # provisioning.lifecycle: helm upgrade, health check, automatic rollback on failure
 
 
 class RunStatus(models.TextChoices):

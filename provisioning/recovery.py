@@ -60,6 +60,10 @@ def recover(*, dry_run: bool = False) -> list[str]:
         except Exception as error:  # one store's failure is reported, and the others are still recovered
             logger.exception("recovery of %s failed", store.id, extra={"store_id": store.id})
             lines.append(f"{store.id} {store.status}: recovery failed ({type(error).__name__}); next sweep retries")
+    # Suspending, resuming and upgrading stores whose worker was lost: provisioning.lifecycle resumes them.
+    from provisioning import lifecycle
+
+    lines.extend(lifecycle.recover(dry_run=dry_run))
     return lines
 
 

@@ -7,7 +7,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from provisioning import recovery, retry, services
+from provisioning import lifecycle, recovery, retry, services  # noqa: F401  (lifecycle: its tasks register here)
 from provisioning.errors import ProvisioningError
 
 logger = logging.getLogger("storeplane.provisioning")

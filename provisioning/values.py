@@ -79,7 +79,9 @@ def helm_values(store: Store, secrets: dict[str, str]) -> dict[str, Any]:
         }
         values["postgresql"] = {"password": secrets["dbPassword"]}
         values["storefront"] = {"enabled": True, "publishableKey": secrets["publishableKey"]}
-    return values
+    # The tenant's chart values (an upgrade's image tags, validated by stores.services), recorded on the store so
+    # every later install, retry and upgrade keeps them.
+    return store_services.merged_chart_values(values, store.chart_values or {})
 
 
 def store_host(store: Store) -> str:

@@ -20,12 +20,43 @@ class StoreStatus(models.TextChoices):
     DELETED = "deleted"  # gone from the cluster; the row stays for history (terminal)
 
 
+class LifecycleStatus(models.TextChoices):
+    """States beyond the contract's six (suspend/resume, upgrade with rollback): the same protected `status` field,
+    but a separate vocabulary, because the contract's clients know only StoreStatus. They read each of these as the
+    contract state in CONTRACT_STATUS (stores.api.serializers.store_representation)."""
+
+    SUSPENDING = "suspending"  # a worker is closing the store: workloads to zero, the closed page put up
+    SUSPENDED = "suspended"  # closed: no engine or database pods, volumes kept; its URL answers "store closed"
+    RESUMING = "resuming"  # a worker is reopening it: replicas restored, then it must be served again
+    UPGRADING = "upgrading"  # a worker runs helm upgrade (chart version or values) and rolls back on failure
+
+
 S = StoreStatus
-# Stores that count against the per-user limit (failed and deleted ones do not, as in the original).
-ACTIVE_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.READY, S.DELETING})
+L = LifecycleStatus
+# Stores that count against the per-user limit (failed and deleted ones do not, as in the original). A suspended
+# store still holds its namespace and volumes, so it counts.
+ACTIVE_STATES = frozenset(
+    {S.REQUESTED, S.PROVISIONING, S.READY, S.DELETING, L.SUSPENDING, L.SUSPENDED, L.RESUMING, L.UPGRADING}
+)
 # A worker owns the store while it is in one of these.
-IN_PROGRESS_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.DELETING})
+IN_PROGRESS_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING})
+# Lifecycle operations a worker runs (recovery re-enqueues them when their worker is lost).
+LIFECYCLE_IN_PROGRESS = frozenset({L.SUSPENDING, L.RESUMING, L.UPGRADING})
 TERMINAL_STATES = frozenset({S.DELETED})
+# How the contract's clients (the React dashboard, scripts) see a lifecycle state: work in progress reads as
+# "provisioning" (no delete or retry offered, which the API refuses then anyway); a suspended store is intact and
+# may be deleted, so it reads as "ready". The precise state is at GET /api/v1/stores/{id}/lifecycle.
+CONTRACT_STATUS: dict[str, str] = {
+    L.SUSPENDING: S.PROVISIONING,
+    L.SUSPENDED: S.READY,
+    L.RESUMING: S.PROVISIONING,
+    L.UPGRADING: S.PROVISIONING,
+}
+
+
+def contract_status(status: str) -> str:
+    """The contract's name for a store's status (one of StoreStatus)."""
+    return CONTRACT_STATUS.get(status, status)
 
 
 class Engine(models.TextChoices):
@@ -51,7 +82,7 @@ class Store(ConcurrentTransitionMixin, models.Model):
     engine = models.CharField(max_length=16, choices=Engine.choices)
     theme = models.CharField(max_length=16, choices=Theme.choices, null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
-    status = FSMField(default=S.REQUESTED, choices=StoreStatus.choices, protected=True)
+    status = FSMField(default=S.REQUESTED, choices=StoreStatus.choices + LifecycleStatus.choices, protected=True)
 
     namespace = models.CharField(max_length=63)
     helm_release = models.CharField(max_length=53)
@@ -69,6 +100,16 @@ class Store(ConcurrentTransitionMixin, models.Model):
     provisioning_completed_at = models.DateTimeField(null=True, blank=True)
     provisioning_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Lifecycle (suspend/resume, upgrade). The chart version the release runs, and the tenant's chart values on top
+    # of what the platform derives (never a secret: those live in `secrets`); both survive every upgrade and retry.
+    chart_version = models.CharField(max_length=32, blank=True, default="")
+    chart_values = models.JSONField(default=dict, blank=True)
+    # While upgrading: what was asked ({chartVersion, values, requestedBy}), so a recovered worker can finish it.
+    pending_upgrade = models.JSONField(null=True, blank=True)
+    # The last upgrade's outcome: {outcome: succeeded|rolled_back|failed, fromVersion, toVersion, values, reason,
+    # fromRevision, finishedAt}; a rolled-back upgrade leaves the store ready with the reason here.
+    last_upgrade = models.JSONField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,8 +140,12 @@ class Store(ConcurrentTransitionMixin, models.Model):
         self.failure_reason = None
 
     @transition(field=status, source=S.PROVISIONING, target=S.READY)
-    def mark_ready(self, *, storefront_url: str, admin_url: str, admin_credentials: dict) -> None:
+    def mark_ready(
+        self, *, storefront_url: str, admin_url: str, admin_credentials: dict, chart_version: str = ""
+    ) -> None:
         now = timezone.now()
+        if chart_version:  # the chart the release was (re)installed from: what an upgrade starts from
+            self.chart_version = chart_version
         self.storefront_url, self.admin_url = storefront_url, admin_url
         self.admin_credentials = admin_credentials
         self.failure_reason = None
@@ -108,13 +153,17 @@ class Store(ConcurrentTransitionMixin, models.Model):
         if self.provisioning_started_at:
             self.provisioning_duration_ms = int((now - self.provisioning_started_at).total_seconds() * 1000)
 
-    @transition(field=status, source=[S.REQUESTED, S.PROVISIONING, S.DELETING], target=S.FAILED)
+    @transition(
+        field=status,
+        source=[S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING],
+        target=S.FAILED,
+    )
     def mark_failed(self, *, reason: str) -> None:
         self.failure_reason = reason
         if self.provisioning_started_at and not self.provisioning_completed_at:
             self.provisioning_completed_at = timezone.now()
 
-    @transition(field=status, source=[S.READY, S.FAILED], target=S.DELETING)
+    @transition(field=status, source=[S.READY, S.FAILED, L.SUSPENDED], target=S.DELETING)
     def request_deletion(self) -> None:
         pass
 
@@ -131,16 +180,51 @@ class Store(ConcurrentTransitionMixin, models.Model):
         self.provisioning_completed_at = None
         self.provisioning_duration_ms = None
 
+    # Lifecycle transitions (beyond the contract's machine; stores.services runs them, provisioning.lifecycle works).
 
-def _machine() -> dict[str, tuple[str, ...]]:
+    @transition(field=status, source=S.READY, target=L.SUSPENDING)
+    def request_suspend(self) -> None:
+        self.failure_reason = None
+
+    @transition(field=status, source=L.SUSPENDING, target=L.SUSPENDED)
+    def mark_suspended(self) -> None:
+        self.suspended_at = timezone.now()
+
+    @transition(field=status, source=L.SUSPENDED, target=L.RESUMING)
+    def request_resume(self) -> None:
+        pass
+
+    @transition(field=status, source=L.RESUMING, target=S.READY)
+    def mark_resumed(self) -> None:
+        self.suspended_at = None
+
+    @transition(field=status, source=S.READY, target=L.UPGRADING)
+    def request_upgrade(self, *, target: dict) -> None:
+        self.pending_upgrade = target
+
+    @transition(field=status, source=L.UPGRADING, target=S.READY)
+    def finish_upgrade(self, *, outcome: dict, chart_version: str | None = None, chart_values: dict | None = None):
+        """Succeeded (the new version and values become the store's) or rolled back (they stay as they were); either
+        way the store serves again and `last_upgrade` says what happened."""
+        if chart_version is not None:
+            self.chart_version = chart_version
+        if chart_values is not None:
+            self.chart_values = chart_values
+        self.last_upgrade = outcome
+        self.pending_upgrade = None
+
+
+def _machine(states: list[str] | None = None) -> dict[str, tuple[str, ...]]:
     """The contract's state machine (§3) as {source: targets}, read from Store's transitions so it is stated once
-    (the decorators above); targets list the way forward first and failure last, as the contract's messages do."""
-    order = list(StoreStatus.values)
+    (the decorators above); targets list the way forward first and failure last, as the contract's messages do.
+    With `states`, the machine among those states only (the contract's six by default)."""
+    order = list(states or StoreStatus.values)
     edges: dict[str, set[str]] = {state: set() for state in order}
     for move in Store._meta.get_field("status").get_all_transitions(Store):  # type: ignore[union-attr]
         sources = order if move.source == "*" else [move.source]
         for source in sources:
-            edges[source].add(move.target)
+            if source in edges and move.target in edges:
+                edges[source].add(move.target)
     return {
         source: tuple(sorted(targets, key=lambda target: (target == S.FAILED, order.index(target))))
         for source, targets in edges.items()
@@ -149,3 +233,5 @@ def _machine() -> dict[str, tuple[str, ...]]:
 
 # {source: allowed targets}: for messages and tests; code asks can_proceed(store.<transition>) instead.
 TRANSITIONS: dict[str, tuple[str, ...]] = _machine()
+# The whole machine, lifecycle states included (the contract's TRANSITIONS is its restriction to StoreStatus).
+MACHINE: dict[str, tuple[str, ...]] = _machine(StoreStatus.values + LifecycleStatus.values)

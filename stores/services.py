@@ -2,11 +2,15 @@
 Each operation locks the row, checks the transition, saves, writes its audit row in the same transaction, and
 enqueues the worker's task on commit."""
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,7 +29,17 @@ from stores.exceptions import (
     StoreLimitExceeded,
     StoreNotFound,
 )
-from stores.models import ACTIVE_STATES, TRANSITIONS, Engine, Store, StoreStatus, Theme, new_store_id
+from stores.models import (
+    ACTIVE_STATES,
+    MACHINE,
+    TRANSITIONS,
+    Engine,
+    LifecycleStatus,
+    Store,
+    StoreStatus,
+    Theme,
+    new_store_id,
+)
 
 logger = logging.getLogger(__name__)
 S = StoreStatus
@@ -63,7 +77,7 @@ def enqueue(task_name: str, store_id: str) -> None:
 
 
 def transition_refused(store: Store, target: str) -> InvalidStateTransition:
-    allowed = ", ".join(TRANSITIONS[store.status])
+    allowed = ", ".join(TRANSITIONS.get(store.status) or MACHINE.get(store.status, ()))
     return InvalidStateTransition(
         f"Transition from '{store.status}' to '{target}' is not allowed. Valid transitions: [{allowed}]"
     )
@@ -280,7 +294,12 @@ def store_mark_ready(*, store_id: str, storefront_url: str, admin_url: str, admi
         store_id,
         "mark_ready",
         message="Store provisioned",
-        kwargs={"storefront_url": storefront_url, "admin_url": admin_url, "admin_credentials": admin_credentials},
+        kwargs={
+            "storefront_url": storefront_url,
+            "admin_url": admin_url,
+            "admin_credentials": admin_credentials,
+            "chart_version": next(iter(available_chart_versions()), ""),
+        },
     )
 
 
@@ -467,3 +486,232 @@ def store_settle_admin_password(*, store_id: str, password: str, applied: bool) 
         return {**current, "password": password}
 
     return store_update_secrets(store_id=store_id, change=settle, credentials=show if applied else None)
+
+
+# --- lifecycle: suspend, resume, upgrade with rollback (provisioning.lifecycle does the work) --------------------
+# Each follows the recipe above: lock, check the transition, save, audit, enqueue on commit. The worker's moves
+# (mark_suspended, mark_resumed, finish_upgrade, and mark_failed when it cannot finish) come back through here.
+
+L = LifecycleStatus
+SUSPEND_TASK = "provisioning.suspend_store"
+RESUME_TASK = "provisioning.resume_store"
+UPGRADE_TASK = "provisioning.upgrade_store"
+FLEET_UPGRADE_TASK = "provisioning.upgrade_fleet"
+# The task that carries each lifecycle operation (recovery re-enqueues it when its worker was lost).
+LIFECYCLE_TASKS = {L.SUSPENDING: SUSPEND_TASK, L.RESUMING: RESUME_TASK, L.UPGRADING: UPGRADE_TASK}
+
+# Chart values a tenant may change in an upgrade: each workload's image tag, for the engine's workloads only. The
+# repository, security settings and everything else stay the platform's.
+UPGRADABLE_COMPONENTS = {
+    Engine.WOOCOMMERCE: ("wordpress", "mariadb"),
+    Engine.MEDUSA: ("medusa", "postgresql", "storefront"),
+}
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the OCI distribution spec's tag grammar
+_CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+
+
+def _lifecycle_refusal(operation: str, needed: str) -> Callable[[Store], Exception]:
+    def refuse(store: Store) -> Exception:
+        return StoreConflict(
+            f"Only {needed} stores can be {operation}. Current status: '{store.status}'",
+            suggestion="Wait for the current operation to complete, or check the store's status.",
+        )
+
+    return refuse
+
+
+def available_chart_versions() -> list[str]:
+    """The chart versions the platform can install: the chart it ships (HELM_CHART_PATH's Chart.yaml)."""
+    chart = Path(settings.HELM_CHART_PATH) / "Chart.yaml"
+    version = str((yaml.safe_load(chart.read_text()) or {}).get("version", ""))
+    return [version] if version else []
+
+
+def upgrade_values_problems(engine: str, values: Any) -> list[tuple[str, str]]:
+    """Why `values` is not an upgrade a tenant may ask for, as (path, message) pairs; [] when it is. Only
+    {<component>: {image: {tag}}} for the engine's own workloads (UPGRADABLE_COMPONENTS)."""
+    if not isinstance(values, dict):
+        return [("values", '"values" must be of type object')]
+    allowed = UPGRADABLE_COMPONENTS.get(engine, ())
+    problems: list[tuple[str, str]] = []
+    for component, setting in values.items():
+        where = f"values.{component}"
+        if component not in allowed:
+            problems.append((where, f'"{where}" is not allowed (for {engine}: {", ".join(allowed)})'))
+            continue
+        if not isinstance(setting, dict) or set(setting) != {"image"}:
+            problems.append((where, f'"{where}" may only set image.tag'))
+            continue
+        image = setting["image"]
+        if not isinstance(image, dict) or set(image) != {"tag"}:
+            problems.append((f"{where}.image", f'"{where}.image" may only set tag'))
+            continue
+        tag = image["tag"]
+        if not isinstance(tag, str) or not _IMAGE_TAG.fullmatch(tag):
+            problems.append((f"{where}.image.tag", f'"{where}.image.tag" must be an image tag (A-Z a-z 0-9 _ . -)'))
+    return problems
+
+
+def merged_chart_values(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """The store's chart values with `change` laid over them (maps merge, everything else replaces), as helm does."""
+    merged = dict(current)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merged_chart_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _invalid(problems: list[tuple[str, str]]) -> Exception:
+    """A 400 VALIDATION_ERROR whose details have the contract's (Joi's) shape, as DRF's validation errors do."""
+    from core.errors import ValidationFailed
+
+    details = [
+        {
+            "message": message,
+            "path": path.split("."),
+            "type": "any.invalid",
+            "context": {"label": path, "key": path.split(".")[-1]},
+        }
+        for path, message in problems
+    ]
+    return ValidationFailed(". ".join(message for _, message in problems) + ".", details=details)
+
+
+def store_request_suspend(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
+    """A ready store closes: a worker scales its workloads to zero (volumes kept) and puts up the closed page."""
+    return _transition(
+        store_id,
+        "request_suspend",
+        message="Suspension requested",
+        refusal=_lifecycle_refusal("suspended", "ready"),
+        concurrent="Store status changed concurrently. Aborting suspension.",
+        metadata={"action": "suspend"},
+        actor=actor,
+        ip_address=ip_address,
+        enqueue_task=SUSPEND_TASK,
+    )
+
+
+def store_mark_suspended(*, store_id: str) -> Store:
+    return _transition(store_id, "mark_suspended", message="Store suspended: workloads stopped, volumes kept")
+
+
+def store_request_resume(*, store_id: str, actor: User | None, ip_address: str | None = None) -> Store:
+    """A suspended store reopens: a worker restores its replicas, and it is ready once served again."""
+    return _transition(
+        store_id,
+        "request_resume",
+        message="Resumption requested",
+        refusal=_lifecycle_refusal("resumed", "suspended"),
+        concurrent="Store status changed concurrently. Aborting resumption.",
+        metadata={"action": "resume"},
+        actor=actor,
+        ip_address=ip_address,
+        enqueue_task=RESUME_TASK,
+    )
+
+
+def store_mark_resumed(*, store_id: str) -> Store:
+    return _transition(store_id, "mark_resumed", message="Store resumed and served again")
+
+
+def store_request_upgrade(
+    *,
+    store_id: str,
+    actor: User | None,
+    chart_version: str | None = None,
+    values: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+    wave: str | None = None,
+    enqueue_task: bool = True,
+) -> Store:
+    """A ready store is upgraded to `chart_version` (one of available_chart_versions()) and/or new tenant `values`
+    (upgrade_values_problems): a worker runs helm upgrade, checks health, and rolls back on failure. Invalid input is
+    a 400 before anything changes. The fleet upgrade runs the upgrade itself (`enqueue_task=False`)."""
+    values = values or {}
+    if chart_version is not None and chart_version not in available_chart_versions():
+        versions = ", ".join(available_chart_versions())
+        raise _invalid([("chartVersion", f'"chartVersion" must be one of [{versions}]')])
+    with transaction.atomic():
+        store = _locked(store_id)
+        problems = upgrade_values_problems(store.engine, values)
+        if problems:
+            raise _invalid(problems)
+        target: dict[str, Any] = {
+            "chartVersion": chart_version or (available_chart_versions() or [store.chart_version])[0],
+            "values": values,
+            "requestedBy": getattr(actor, "email", None),
+        }
+        if wave:
+            target["wave"] = wave
+        _move(
+            store,
+            "request_upgrade",
+            message=f"Upgrade requested to chart {target['chartVersion']}"
+            + (f" with values {json.dumps(values, sort_keys=True)}" if values else ""),
+            kwargs={"target": target},
+            refusal=_lifecycle_refusal("upgraded", "ready"),
+            concurrent="Store status changed concurrently. Aborting upgrade.",
+            metadata={"action": "upgrade", "chartVersion": target["chartVersion"], "values": values},
+            actor=actor,
+            ip_address=ip_address,
+        )
+        if enqueue_task:
+            enqueue(UPGRADE_TASK, store.id)
+    return store
+
+
+def store_finish_upgrade(
+    *, store_id: str, outcome: dict[str, Any], chart_version: str | None = None, chart_values: dict | None = None
+) -> Store:
+    """The worker is done: succeeded (the new chart version and values are recorded) or rolled back (the reason is
+    recorded, the store serves its previous revision). Either way the store is ready again."""
+    succeeded = outcome.get("outcome") == "succeeded"
+    message = (
+        f"Upgraded to chart {outcome.get('toVersion')}"
+        if succeeded
+        else f"Upgrade rolled back to revision {outcome.get('fromRevision')}: {outcome.get('reason')}"
+    )
+    return _transition(
+        store_id,
+        "finish_upgrade",
+        message=message,
+        kwargs={"outcome": outcome, "chart_version": chart_version, "chart_values": chart_values},
+        event_type=EventType.STATUS_CHANGE if succeeded else EventType.WARNING,
+        metadata={"action": "upgrade", **{k: v for k, v in outcome.items() if k != "finishedAt"}},
+    )
+
+
+def stores_request_fleet_upgrade(*, store_ids: list[str], wave: int, actor: User, ip_address: str | None = None) -> int:
+    """An operator's fleet upgrade from the console: the selection (in this order) is upgraded by a worker in waves
+    of `wave`, stopping at the first store that does not upgrade (provisioning.lifecycle.fleet_upgrade). Each
+    selected store's audit trail records the request. Returns how many stores were selected."""
+    if wave < 1:
+        from core.errors import ValidationFailed
+
+        raise ValidationFailed("The wave size must be at least 1.")
+    with transaction.atomic():
+        stores = list(Store.objects.filter(pk__in=store_ids).order_by("created_at", "id"))
+        for store in stores:
+            audit_record(
+                event_type=EventType.INFO,
+                store=store,
+                message=f"Fleet upgrade requested by an operator (waves of {wave})",
+                metadata={"action": "fleet_upgrade", "wave": wave},
+                actor=actor,
+                ip_address=ip_address,
+            )
+        ids, actor_id, request_id = [s.id for s in stores], str(actor.pk), request_id_var.get()
+
+        def send() -> None:
+            try:
+                current_app.send_task(
+                    FLEET_UPGRADE_TASK, args=[ids, wave, actor_id], headers={"request_id": request_id}
+                )
+            except Exception:
+                logger.exception("Could not enqueue %s", FLEET_UPGRADE_TASK)
+
+        transaction.on_commit(send)
+    return len(stores)
