@@ -34,7 +34,15 @@ class StoreAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     ordering = ("-created_at",)
     list_per_page = 50
-    actions = ["retry_stores", "mark_failed", "force_delete", "reconcile"]
+    actions = [
+        "retry_stores",
+        "mark_failed",
+        "force_delete",
+        "reconcile",
+        "suspend_stores",
+        "resume_stores",
+        "fleet_upgrade",
+    ]
     exclude = HIDDEN_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
@@ -195,3 +203,70 @@ class StoreAdmin(admin.ModelAdmin):
             run=lambda store, _: None,
             done="Reconcile requested",
         )
+
+    # --- lifecycle: suspend, resume, fleet upgrade (the same services as the API and the pages) ------------------
+
+    @admin.action(description="Suspend selected ready stores")
+    def suspend_stores(self, request: HttpRequest, queryset: QuerySet[Store]):
+        ip = client_ip(request)
+        return self._confirmed(
+            request,
+            queryset,
+            action="suspend_stores",
+            title="Suspend these stores?",
+            explanation="Each ready store is closed: a worker scales its workloads to zero (volumes kept) and its URL "
+            'shows a "store closed" page until it is resumed. Stores that are not ready are refused.',
+            run=lambda store, _: services.store_request_suspend(store_id=store.id, actor=request.user, ip_address=ip),
+            done="Suspension started",
+        )
+
+    @admin.action(description="Resume selected suspended stores")
+    def resume_stores(self, request: HttpRequest, queryset: QuerySet[Store]):
+        ip = client_ip(request)
+        return self._confirmed(
+            request,
+            queryset,
+            action="resume_stores",
+            title="Resume these stores?",
+            explanation="Each suspended store's workloads start again with the same data; it is ready once served.",
+            run=lambda store, _: services.store_request_resume(store_id=store.id, actor=request.user, ip_address=ip),
+            done="Resumption started",
+        )
+
+    @admin.action(description="Upgrade selected stores to the current chart, in waves")
+    def fleet_upgrade(self, request: HttpRequest, queryset: QuerySet[Store]):
+        """A worker upgrades the selection oldest first, `wave` stores at a time, each rolled back automatically on
+        failure, and stops at the first store that does not upgrade (manage.py upgrade_stores does the same)."""
+        if request.POST.get("confirm") == "yes":
+            try:
+                wave = int(request.POST.get("wave", ""))
+                count = services.stores_request_fleet_upgrade(
+                    store_ids=list(queryset.values_list("pk", flat=True)),
+                    wave=wave,
+                    actor=request.user,
+                    ip_address=client_ip(request),
+                )
+            except (ValueError, PlatformError) as exc:
+                self.message_user(
+                    request, f"Refused — {getattr(exc, 'message', 'the wave size must be a number')}", messages.ERROR
+                )
+                return None
+            self.message_user(
+                request,
+                f"Fleet upgrade of {count} store(s) in waves of {wave} started; see each store's audit trail.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upgrade these stores, in waves?",
+            "explanation": f"A worker upgrades the ready stores among these to chart "
+            f"{', '.join(services.available_chart_versions())}, oldest first, a wave of stores at a time; each one "
+            "that does not serve afterwards is rolled back automatically, and the fleet upgrade stops there.",
+            "stores": queryset,
+            "action": "fleet_upgrade",
+            "ask_wave": True,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, CONFIRM_TEMPLATE, context)

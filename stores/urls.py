@@ -12,4 +12,7 @@ urlpatterns = [
     path("stores/<str:store_id>/credentials", views.store_credentials, name="store-credentials"),
     path("stores/<str:store_id>/delete", views.store_delete, name="store-delete"),
     path("stores/<str:store_id>/retry", views.store_retry, name="store-retry"),
+    path("stores/<str:store_id>/suspend", views.store_suspend, name="store-suspend"),
+    path("stores/<str:store_id>/resume", views.store_resume, name="store-resume"),
+    path("stores/<str:store_id>/upgrade", views.store_upgrade, name="store-upgrade"),
 ]

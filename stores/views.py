@@ -128,6 +128,9 @@ def _store_context(request: AuthedRequest, store: Store, *, reveal: bool = False
         # The state machine answers (no copy of it here): the buttons the services would accept.
         "can_delete": can_proceed(store.request_deletion),
         "can_retry": can_proceed(store.retry),
+        "can_suspend": can_proceed(store.request_suspend),
+        "can_resume": can_proceed(store.request_resume),
+        "can_upgrade": can_proceed(store.request_upgrade),
         "polling": store.status in IN_PROGRESS_STATES,
         "timeline": store_timeline(store),
         "events": events,
@@ -237,3 +240,72 @@ def store_retry(request: AuthedRequest, store_id: str) -> HttpResponse:
         "button_class": "primary",
     }
     return _confirm(request, store, action=services.store_retry, context=context, done="Retry started.")
+
+
+# --- lifecycle: suspend, resume, upgrade (each confirmed, each one service call, as the API does) ----------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_suspend(request: AuthedRequest, store_id: str) -> HttpResponse:
+    store = _store_for(request, store_id)
+    context = {
+        "title": f"Suspend {store.name}?",
+        "question": "The store closes: its pods stop (its data and volumes are kept) and its URL shows a "
+        '"store closed" page until you resume it.',
+        "button": "Yes, suspend this store",
+        "button_class": "primary",
+    }
+    return _confirm(request, store, action=services.store_request_suspend, context=context, done="Suspension started.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_resume(request: AuthedRequest, store_id: str) -> HttpResponse:
+    store = _store_for(request, store_id)
+    context = {
+        "title": f"Resume {store.name}?",
+        "question": "The store's pods start again with the same data; it is ready once its URL serves the shop.",
+        "button": "Yes, resume this store",
+        "button_class": "primary",
+    }
+    return _confirm(request, store, action=services.store_request_resume, context=context, done="Resumption started.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_upgrade(request: AuthedRequest, store_id: str) -> HttpResponse:
+    """The upgrade form: the chart version (those the platform ships) and, optionally, an image tag per workload of
+    the store's engine; the service validates, and a failed upgrade is rolled back automatically."""
+    store = _store_for(request, store_id)
+    components = services.UPGRADABLE_COMPONENTS.get(store.engine, ())
+    context = {
+        "store": store,
+        "versions": services.available_chart_versions(),
+        "components": [(c, _current_tag(store, c)) for c in components],
+    }
+    if request.method == "POST":
+        values = {
+            c: {"image": {"tag": tag}}
+            for c in components
+            if (tag := request.POST.get(f"tag-{c}", "").strip()) and tag != _current_tag(store, c)
+        }
+        try:
+            services.store_request_upgrade(
+                store_id=store.id,
+                actor=request.user,
+                chart_version=request.POST.get("chart_version") or None,
+                values=values,
+                ip_address=client_ip(request),
+            )
+        except PlatformError as exc:
+            context["error"] = " ".join(filter(None, [exc.message, exc.suggestion]))
+            return render(request, "stores/upgrade.html", context, status=exc.status_code)
+        messages.success(request, "Upgrade started. If the store does not serve afterwards, it is rolled back.")
+        return redirect("store-detail", store_id=store.id)
+    return render(request, "stores/upgrade.html", context)
+
+
+def _current_tag(store: Store, component: str) -> str:
+    """The image tag the tenant set for `component` in an earlier upgrade ("" when it runs the platform's)."""
+    return str((((store.chart_values or {}).get(component) or {}).get("image") or {}).get("tag") or "")

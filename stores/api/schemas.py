@@ -78,3 +78,29 @@ class AuditResponse(serializers.Serializer):
     total = serializers.IntegerField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+
+
+class StoreUpgradeRequest(serializers.Serializer):
+    chartVersion = serializers.CharField(required=False)  # noqa: N815
+    values = serializers.DictField(
+        required=False, help_text="Only {<workload>: {image: {tag}}} for the store engine's workloads."
+    )
+
+
+class StoreLifecycleSchema(serializers.Serializer):
+    storeId = serializers.CharField()  # noqa: N815
+    state = serializers.CharField(help_text="The precise state, lifecycle states included (suspended, upgrading...)")
+    status = serializers.ChoiceField(
+        choices=["requested", "provisioning", "ready", "failed", "deleting", "deleted"],
+        help_text="The contract's status the store reads as",
+    )
+    chartVersion = serializers.CharField(allow_null=True)  # noqa: N815
+    chartValues = serializers.DictField()  # noqa: N815
+    pendingUpgrade = serializers.DictField(allow_null=True)  # noqa: N815
+    lastUpgrade = serializers.DictField(allow_null=True)  # noqa: N815
+    suspendedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+
+
+class StoreLifecycleResponse(serializers.Serializer):
+    requestId = serializers.CharField()  # noqa: N815
+    lifecycle = StoreLifecycleSchema()

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from core.api import iso
 from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from core.validation import ContractSerializer, StrictCharField
-from stores.models import Engine, Store, StoreStatus, Theme
+from stores.models import Engine, Store, StoreStatus, Theme, contract_status
 from stores.validators import store_name_error
 
 STORE_ID_RE = re.compile(r"^store-[a-f0-9]{8}$")
@@ -127,12 +127,15 @@ def admin_credentials_for(store: Store, viewer: User) -> dict[str, Any] | None:
 
 
 def store_representation(store: Store, viewer: User) -> dict[str, Any]:
-    """Exactly the contract's keys, in its order."""
+    """Exactly the contract's keys, in its order. `status` is always one of the contract's six: a store that is
+    suspending, resuming or upgrading reads as "provisioning" (a worker has it: the dashboard offers no delete or
+    retry, which the API would refuse then anyway), a suspended one as "ready" (intact, deletable; its URL shows
+    the closed page). The precise state is store_lifecycle_representation's, at GET /stores/{id}/lifecycle."""
     return {
         "id": store.id,
         "name": store.name,
         "engine": store.engine,
-        "status": store.status,
+        "status": contract_status(store.status),  # a lifecycle state reads as its contract state (models)
         "theme": store.theme,
         "urls": {"storefront": store.storefront_url, "admin": store.admin_url},
         "namespace": store.namespace,
@@ -162,3 +165,35 @@ def audit_entry(event: AuditEvent, *, include_actor: bool, include_store_name: b
     if include_store_name:
         entry["storeName"] = event.store_name
     return entry
+
+
+# --- lifecycle (additions beside the contract: their own routes) ------------------------------------------------
+
+
+class StoreUpgradeSerializer(ContractSerializer):
+    """POST /stores/{id}/upgrade: a chart version, new tenant values, or both. Which values a tenant may set is
+    the domain's rule (stores.services.upgrade_values_problems), checked against the store's engine."""
+
+    chartVersion = StrictCharField(required=False, max_length=32)  # noqa: N815  (the contract's camelCase)
+    values = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("chartVersion") and not attrs.get("values"):
+            raise serializers.ValidationError(
+                {"body": [serializers.ErrorDetail('Give "chartVersion", "values" or both', "object.missing")]}
+            )
+        return attrs
+
+
+def store_lifecycle_representation(store: Store) -> dict[str, Any]:
+    """The store's precise lifecycle state, chart version and values (never a secret), and its last upgrade."""
+    return {
+        "storeId": store.id,
+        "state": store.status,
+        "status": contract_status(store.status),
+        "chartVersion": store.chart_version or None,
+        "chartValues": store.chart_values or {},
+        "pendingUpgrade": store.pending_upgrade,
+        "lastUpgrade": store.last_upgrade,
+        "suspendedAt": iso(store.suspended_at) if store.suspended_at else None,
+    }

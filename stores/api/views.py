@@ -15,11 +15,13 @@ from stores.api.serializers import (
     LogsQuery,
     StoreCreateSerializer,
     StoreListQuery,
+    StoreUpgradeSerializer,
     audit_entry,
+    store_lifecycle_representation,
     store_representation,
     validate_store_id,
 )
-from stores.exceptions import StoreConflict
+from stores.exceptions import StoreAccessDenied, StoreConflict, StoreNotFound
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -182,3 +184,75 @@ class StoresUnknownView(APIView):
         return Response({"error": not_found_error(request)}, status=404)
 
     get = post = put = patch = delete = _not_found
+
+
+# --- lifecycle: suspend, resume, upgrade (additions beside the contract, each its own route) ---------------------
+
+
+def _own_store(request: Request, store_id: str):
+    """The store if this user may act on it. Another tenant's store is a 404, as one that does not exist: these new
+    routes do not tell a tenant which ids exist (the contract's routes keep their 403)."""
+    store_id = validate_store_id(store_id)
+    try:
+        return selectors.store_get_for_user(request.user, store_id)
+    except StoreAccessDenied:
+        raise StoreNotFound(store_id) from None
+
+
+def _lifecycle_action(request: Request, store_id: str, action, message: str, **kwargs) -> Response:
+    store = _own_store(request, store_id)
+    store = action(store_id=store.id, actor=request.user, ip_address=client_ip(request), **kwargs)
+    return Response({"message": message, "store": store_representation(store, request.user)}, status=202)
+
+
+class StoreSuspendView(APIView):
+    @extend_schema(
+        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["stores"]
+    )
+    def post(self, request: Request, store_id: str) -> Response:
+        return _lifecycle_action(
+            request,
+            store_id,
+            services.store_request_suspend,
+            "Store suspension initiated; its URL will show a closed page.",
+        )
+
+
+class StoreResumeView(APIView):
+    @extend_schema(
+        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["stores"]
+    )
+    def post(self, request: Request, store_id: str) -> Response:
+        return _lifecycle_action(request, store_id, services.store_request_resume, "Store resumption initiated.")
+
+
+class StoreUpgradeView(APIView):
+    @extend_schema(
+        request=schemas.StoreUpgradeRequest,
+        responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 404, 409)},
+        tags=["stores"],
+    )
+    def post(self, request: Request, store_id: str) -> Response:
+        store = _own_store(request, store_id)
+        data = StoreUpgradeSerializer.parse(request.data)
+        store = services.store_request_upgrade(
+            store_id=store.id,
+            actor=request.user,
+            chart_version=data.get("chartVersion"),
+            values=data.get("values"),
+            ip_address=client_ip(request),
+        )
+        return Response(
+            {
+                "message": "Store upgrade initiated. It is rolled back automatically if the store does not serve.",
+                "store": store_representation(store, request.user),
+            },
+            status=202,
+        )
+
+
+class StoreLifecycleView(APIView):
+    @extend_schema(responses={200: schemas.StoreLifecycleResponse, **ERRORS(400, 401, 404)}, tags=["stores"])
+    def get(self, request: Request, store_id: str) -> Response:
+        store = _own_store(request, store_id)
+        return Response({"lifecycle": store_lifecycle_representation(store)})
