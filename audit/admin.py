@@ -2,9 +2,9 @@
 actor."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from audit.models import AuditEvent
+from core.admin import ReadOnlyModelAdmin
 
 
 class StoreFilter(admin.SimpleListFilter):
@@ -42,7 +42,7 @@ class ActorFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display = ("created_at", "event_type", "store_id", "store_name", "transition", "actor_email", "message")
     list_filter = ("event_type", StoreFilter, ActorFilter)
     search_fields = ("store_id", "store_name", "actor_email", "message", "request_id")
@@ -58,12 +58,3 @@ class AuditEventAdmin(admin.ModelAdmin):
         if obj.previous_status:
             return f"{obj.previous_status} → {obj.new_status or ''}"
         return obj.new_status or ""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -4,14 +4,14 @@ the traceback of an errored run is for operators only and shows here, never to t
 import json
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyModelAdmin
 from provisioning.models import ProvisioningRun
 
 
 @admin.register(ProvisioningRun)
-class ProvisioningRunAdmin(admin.ModelAdmin):
+class ProvisioningRunAdmin(ReadOnlyModelAdmin):
     list_display = ("started_at", "store_id", "operation", "step", "status", "attempt", "duration_ms", "short_error")
     list_filter = ("status", "operation", "step")
     search_fields = ("store__id", "store__name", "request_id", "task_id")
@@ -41,12 +41,3 @@ class ProvisioningRunAdmin(admin.ModelAdmin):
     @admin.display(description="commands (redacted)")
     def commands(self, obj: ProvisioningRun) -> str:
         return format_html("<pre>{}</pre>", "\n".join(" ".join(argv) for argv in obj.argv) or json.dumps(obj.argv))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
 from audit.models import AuditEvent, EventType
+from core.admin import ReadOnlyModelAdmin
 from core.crypto import is_unreadable
 from core.errors import PlatformError
 from core.net import client_ip
@@ -27,7 +28,10 @@ HIDDEN_FIELDS = ("secrets", "admin_credentials")
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(ReadOnlyModelAdmin):
+    """Read-only: stores are created by tenants (the API or the pages), their state moves only through the actions
+    below, and a row is history ("force delete" removes the store from the cluster, not the row)."""
+
     list_display = ("name", "id", "status", "engine", "owner_email", "age", "last_failure")
     list_filter = ("status", "engine", "created_at")
     search_fields = ("id", "name", "namespace", "owner__email")
@@ -54,15 +58,6 @@ class StoreAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         own = [f.name for f in self.model._meta.fields if f.name not in HIDDEN_FIELDS]
         return [*own, "credentials_state", "timeline", "audit_link"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # stores are created by tenants, through the API or the pages
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # state moves only through the actions below
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # a row is history; "force delete" removes the store from the cluster
 
     @admin.display(description="Owner", ordering="owner__email")
     def owner_email(self, obj: Store) -> str:
