@@ -1,6 +1,7 @@
 """Brute-force protection shared by the API and the pages: the login rate limit (failures only), the django-axes
 lockout keyed by email + client IP, the registration rate limit, and the security events they produce (an audit
-row and security_events_total). accounts.services calls these; views never need to."""
+row and security_events_total), and axes' own lockout answer (AXES_LOCKOUT_CALLABLE). accounts.services calls
+these; views never need to."""
 
 from __future__ import annotations
 

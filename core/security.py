@@ -1,5 +1,6 @@
 """Who is calling and how often: the client IP (core.net) for axes, the Redis-backed rate limits (global API,
-login, register) with their RateLimit-* headers, and the errors the envelope renders when a limit or lockout bites."""
+login, register) with their RateLimit-* headers, and the errors the envelope renders when a limit or lockout bites.
+axes' lockout answer reads the lockout's remaining time, so it lives with the lockout in accounts.lockout."""
 
 from __future__ import annotations
 
