@@ -2,7 +2,9 @@
 host shares it: CLOSED -> OPEN after CB_FAILURE_THRESHOLD consecutive infrastructure failures -> HALF_OPEN after
 CB_RESET_TIMEOUT_SECONDS, admitting CB_HALF_OPEN_MAX trial calls -> CLOSED on a success, OPEN again on a failure.
 Only infrastructure failures count (timeouts, cluster unreachable); a chart or resource the tool refused means the
-dependency answered, which counts as a success. Clocks are Redis's own (TIME), so hosts need not agree."""
+dependency answered, which counts as a success. Clocks are Redis's own (TIME), so hosts need not agree. A breaker
+protects the cluster, it is not a lock: while Redis itself does not answer, calls go through uncounted, and after
+Redis restarts empty every breaker is CLOSED."""
 
 import logging
 import uuid
@@ -129,16 +131,30 @@ def outcome_of(error: BaseException | None) -> str:
     return "neutral"
 
 
+def _record(name: str, token: str | None, outcome: str) -> None:
+    if token is None:
+        return
+    try:
+        after_call(name, token, outcome)
+    except RedisError:
+        logger.warning("breaker %s: Redis unavailable, outcome not counted", name, extra={"breaker": name})
+
+
 @contextmanager
 def guard(name: str) -> Iterator[None]:
-    """Run the block as one call through breaker `name`: rejected with CircuitOpen while it is open."""
-    token = before_call(name)
+    """Run the block as one call through breaker `name`: rejected with CircuitOpen while it is open; admitted
+    uncounted while Redis does not answer (the command's own failure still reaches the caller)."""
+    try:
+        token: str | None = before_call(name)
+    except RedisError:
+        logger.warning("breaker %s: Redis unavailable, call admitted", name, extra={"breaker": name})
+        token = None
     try:
         yield
     except BaseException as error:
-        after_call(name, token, outcome_of(error))
+        _record(name, token, outcome_of(error))
         raise
-    after_call(name, token, "success")
+    _record(name, token, "success")
 
 
 def stats(name: str) -> dict[str, Any]:

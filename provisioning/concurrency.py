@@ -196,9 +196,26 @@ class Lease:
 
     def check(self) -> None:
         """Raise LeaseLost if the slot expired under us (call between steps of long work). Asks Redis, not only
-        the renewer: a lease that expired since the last renewal is lost now, not at the next one."""
-        if self.lost or not self.renew():
+        the renewer: a lease that expired since the last renewal is lost now, not at the next one. A slot that is
+        free again (Redis restarted empty) is taken back, within the limit, like any other acquire."""
+        if (self.lost or not self.renew()) and not self._retake():
             raise LeaseLost("The provisioning slot lease expired while the operation ran.")
+
+    def _retake(self) -> bool:
+        s = self.semaphore
+        lease_ms = int(s.lease_seconds * 1000)
+        args = [self.token, self.label, lease_ms, s.max_concurrent, s.max_queue, WAITER_TTL_SECONDS * 1000]
+        outcome = int(s._call(_ACQUIRE, *args))
+        if outcome == 0:  # queued behind others: give the place back, the slot is theirs
+            outcome = int(s._call(_ABANDON, self.token, s.max_concurrent))
+        if outcome != 1:
+            return False
+        logger.warning("provisioning slot taken back after Redis lost it", extra={"lease": self.label})
+        if self._renewer is not None:
+            self._renewer.stop()
+        self._renewer = _Renewer(self.renew, s.lease_seconds / 3, f"sem:{s.name}:{self.label}")
+        self._renewer.start()
+        return True
 
 
 class Semaphore:
@@ -367,9 +384,22 @@ class StoreLock:
         return bool(self._renewer and self._renewer.lost.is_set())
 
     def check(self) -> None:
-        """Raise LeaseLost unless Redis still holds our token for the store's lock."""
-        if self.lost or not self._lock.owned():
+        """Raise LeaseLost unless Redis still holds our token for the store's lock, or the lock is free and ours
+        again (Redis restarted empty and nobody took it since: SET NX with our token). The chain's status check in
+        the database still decides whether the store is its own."""
+        if (self.lost or not self._lock.owned()) and not self._retake():
             raise LeaseLost(f"The lock on store {self.store_id} expired while the operation ran.")
+
+    def _retake(self) -> bool:
+        token = self._lock.local.token
+        if token is None or not self._lock.do_acquire(token):
+            return False
+        logger.warning("store lock taken back after Redis lost it", extra={"store_id": self.store_id})
+        if self._renewer is not None:
+            self._renewer.stop()
+            self._renewer = _Renewer(self.renew, float(self._lock.timeout) / 3, f"store:{self.store_id}")
+            self._renewer.start()
+        return True
 
 
 def store_lock_key(store_id: str) -> str:

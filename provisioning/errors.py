@@ -149,3 +149,12 @@ def _program(argv: Sequence[str]) -> str:
 def last_line(stderr_tail: str) -> str:
     """How a CLI says what went wrong: the last line of its stderr."""
     return stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no error output"
+
+
+class DependencyUnavailable(ProvisioningError):
+    """The platform's own database or Redis did not answer for longer than a step waits for it (a restart, a
+    failover): the task retries on fresh connections; nothing about the store itself failed."""
+
+    code = "DEPENDENCY_UNAVAILABLE"
+    default_message = "The platform's database or Redis did not answer; the worker retries."
+    retryable = True

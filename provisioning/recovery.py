@@ -76,6 +76,8 @@ def _recover_one(store: Store) -> str:
                 store_services.enqueue_now(store_services.PROVISION_TASK, store.id)
                 return f"{store.id} requested: re-enqueued provisioning"
             if store.status == S.DELETING:
+                # The lost worker's step never finished: its row says so, not "running" forever beside the new one.
+                _close_open_runs(store, "Interrupted: the worker stopped; recovery resumed the deletion.")
                 audit_record(event_type=EventType.RECOVERY, store=store, message="Deletion resumed after a lost worker")
                 store_services.enqueue_now(store_services.DELETE_TASK, store.id)
                 return f"{store.id} deleting: deletion resumed"

@@ -1,5 +1,7 @@
 """Celery tasks: thin. Each takes a store id, calls a service, and turns a retryable failure into a Celery retry
-with exponential backoff and jitter (provisioning.retry)."""
+with exponential backoff and jitter (provisioning.retry). Only the task decides retry versus give up. The platform's
+own database or Redis not answering is retryable too (on fresh connections); a copy of a task that finds another
+operation holding the store (a broker redelivery) yields to it once its retries are spent."""
 
 import logging
 
@@ -8,7 +10,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from provisioning import lifecycle, recovery, retry, services  # noqa: F401  (lifecycle: its tasks register here)
-from provisioning.errors import ProvisioningError
+from provisioning.errors import DependencyUnavailable, ProvisioningError, StoreBusy
+from provisioning.steps import TRANSIENT
 
 logger = logging.getLogger("storeplane.provisioning")
 
@@ -23,8 +26,19 @@ def _run_with_retries(task, operation, store_id: str) -> str:
     max_retries = settings.PROVISIONING_TASK_MAX_RETRIES
     final = task.request.retries >= max_retries
     try:
-        return operation(store_id, attempt=task.request.retries, task_id=task.request.id, final=final)
+        try:
+            return operation(store_id, attempt=task.request.retries, task_id=task.request.id, final=final)
+        except TRANSIENT as outage:  # before or after the chain's steps: taking the lock, reading the store
+            from django.db import close_old_connections
+
+            close_old_connections()
+            raise DependencyUnavailable() from outage
     except ProvisioningError as error:
+        if isinstance(error, StoreBusy) and final:
+            # Another operation holds the store all along (a redelivered copy of a running task): it owns the
+            # store and ends it; this copy changes nothing.
+            logger.info("%s for %s yields: %s", task.name, store_id, error.message, extra={"store_id": store_id})
+            return "yielded"
         if not error.retryable or final:
             raise
         countdown = retry.countdown_for(task.request.retries)

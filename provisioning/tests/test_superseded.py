@@ -116,13 +116,28 @@ def test_a_chain_whose_store_lock_expired_stops_and_marks_nothing(cluster, monke
     from core.redis import get_redis
 
     store = StoreFactory()
-    _install_then(lambda: get_redis().delete(concurrency.store_lock_key(store.id)), monkeypatch)
+
+    def expire_and_taken_by_another() -> None:
+        get_redis().set(concurrency.store_lock_key(store.id), "another-holder", px=60_000)
+
+    _install_then(expire_and_taken_by_another, monkeypatch)
     assert services.provision(store.id) == "superseded"
     store.refresh_from_db()
     assert store.status == "provisioning" and store.failure_reason is None  # recovery takes it from here
     assert not ProvisioningRun.objects.filter(store=store, step="readiness").exists()
     last = AuditEvent.objects.filter(store_id=store.id).latest("id")
     assert "lock on store" in last.message and last.metadata["action"] == "superseded"
+
+
+@pytest.mark.django_db
+def test_a_chain_whose_store_lock_redis_lost_takes_it_back_and_goes_on(cluster, monkeypatch):
+    """Redis restarted empty: the lock is free, nobody took it, the store is still the chain's: it goes on."""
+    from core.redis import get_redis
+
+    store = StoreFactory()
+    _install_then(lambda: get_redis().delete(concurrency.store_lock_key(store.id)), monkeypatch)
+    assert services.provision(store.id) == "ready"
+    assert not get_redis().exists(concurrency.store_lock_key(store.id))  # released at the end, as always
 
 
 @pytest.mark.django_db
