@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
 
-from core.errors import PlatformError
+from core.errors import PlatformError, dependency_unavailable
 
 logger = logging.getLogger("storeplane.api")
 
@@ -224,6 +224,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]):
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
         if isinstance(exc, drf.Throttled):
             headers["Retry-After"] = str(error["retryAfterSeconds"])
+    elif (unavailable := dependency_unavailable(exc)) is not None:
+        logger.warning(
+            "%s %s: %s (%s)",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            unavailable.message,
+            type(exc).__name__,
+        )
+        status, error = 503, unavailable.to_error()
+        headers["Retry-After"] = str(error["retryAfterSeconds"])
     else:
         logger.exception("Unhandled error in %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"))
         status, error = 500, internal_error()

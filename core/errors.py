@@ -64,3 +64,27 @@ class Conflict(PlatformError):
     status_code = 409
     code = "CONFLICT"
     default_message = "The request conflicts with the current state."
+
+
+class ServiceUnavailable(PlatformError):
+    """A dependency of the platform (its database, Redis) does not answer: 503, and the client may retry."""
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is temporarily unavailable."
+    suggestion = "Retry in a few seconds."
+    retryable = True
+
+
+def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The contract's 503 for an error that says the database or Redis is down (a restart, a failover), or None
+    for any other error. Such an outage is no bug of ours: it is logged as one line, not as a traceback."""
+    from django.db import InterfaceError, OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return ServiceUnavailable("The database is not answering right now.", extra={"retryAfterSeconds": 5})
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return ServiceUnavailable("A platform service is not answering right now.", extra={"retryAfterSeconds": 5})
+    return None

@@ -10,12 +10,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from core.api import API_PREFIX, error_body, internal_error, payload_too_large_error
+from core.errors import dependency_unavailable
 from core.logging import request_id_var, user_id_var
 
 logger = logging.getLogger("storeplane.api")
 
 # An inbound X-Request-ID is kept only if it is this safe (no log injection, bounded length).
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+UNAVAILABLE_PAGE = "storeplane is briefly unavailable (a platform service is restarting). Try again in a few seconds.\n"
 
 
 def new_request_id() -> str:
@@ -75,6 +77,15 @@ class ApiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        unavailable = dependency_unavailable(exception)  # the database or Redis is down: 503, not a 500 page
+        if unavailable is not None:
+            logger.warning("%s %s: %s", request.method, request.path, unavailable.message)
+            if request.path.startswith(API_PREFIX):
+                response = _json(request, unavailable.to_error(), 503)
+            else:
+                response = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = "5"
+            return response
         if not request.path.startswith(API_PREFIX):
             return None
         if isinstance(exception, RequestDataTooBig):
