@@ -3,8 +3,10 @@ non-migration module, at module level and inside functions):
 - the top-level packages are layered core <- audit <- accounts <- stores <- provisioning <- config (an arrow reads
   "may be imported by"; config, the composition root, may import every app): a package imports only those before it;
 - the graph between the top-level packages has no cycle;
-- the domain (models, services, selectors of every app) never imports an app's api/ package or views.
-The tests after the real checks prove the checker fails when a rule is broken again."""
+- the domain (models, services, selectors of every app) never imports an app's api/ package or views;
+- no setting of ours is a dotted path into the apps (an import hidden in a string), only those Django and its
+  libraries ask for.
+After each real check, a test proves the checker fails when the rule is broken again."""
 
 from collections import defaultdict
 
@@ -164,3 +166,69 @@ def test_the_real_graph_with_an_import_added_back_fails():
 
     graph.add_import(importer="stores.services", imported="stores.api.views")
     assert presentation_imports_of_the_domain(graph) == ["stores.services -> stores.api.views"]
+
+
+# --- no settings string stands in for an import ---
+
+# Settings whose dotted paths Django and its libraries import themselves (they ask for a path, not an object).
+LIBRARY_SETTINGS = frozenset(
+    {
+        "INSTALLED_APPS",
+        "MIDDLEWARE",
+        "ROOT_URLCONF",
+        "WSGI_APPLICATION",
+        "CSRF_FAILURE_VIEW",
+        "AUTH_USER_MODEL",
+        "PASSWORD_HASHERS",
+        "CACHES",
+        "LOGGING",
+        "REST_FRAMEWORK",
+        "SPECTACULAR_SETTINGS",
+        "AXES_CLIENT_IP_CALLABLE",
+        "AXES_USERNAME_CALLABLE",
+        "AXES_LOCKOUT_CALLABLE",
+        "CELERY_BEAT_SCHEDULE",  # Celery task names, sent by name
+    }
+)
+
+
+def dotted_paths_into_the_apps(value) -> list[str]:
+    """Every string inside `value` (nested lists, tuples, dicts) that names something in one of our packages."""
+    if isinstance(value, str):
+        return [value] if value.split(".")[0] in LAYERS and "." in value else []
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in dotted_paths_into_the_apps(v)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [p for v in value for p in dotted_paths_into_the_apps(v)]
+    return []
+
+
+def settings_hooks(settings_module) -> list[str]:
+    """Our own settings whose value is a dotted path into the apps: an import hidden in a string."""
+    return [
+        f"{name} = {path}"
+        for name in dir(settings_module)
+        if name.isupper() and name not in LIBRARY_SETTINGS
+        for path in dotted_paths_into_the_apps(getattr(settings_module, name))
+    ]
+
+
+def test_no_setting_of_ours_is_a_dotted_path_into_the_apps():
+    from config import settings as project_settings
+
+    assert settings_hooks(project_settings) == []
+
+
+def test_a_settings_hook_is_found():
+    import types
+
+    fake = types.SimpleNamespace(
+        CIRCUIT_BREAKER_STATS="provisioning.breaker.all_stats",
+        EXTRA_CHECKS={"kubernetes": ["provisioning.kubectl.health_check"]},
+        MIDDLEWARE=["core.middleware.RequestIdMiddleware"],
+        STORE_DOMAIN_SUFFIX=".localhost",
+    )
+    assert settings_hooks(fake) == [
+        "CIRCUIT_BREAKER_STATS = provisioning.breaker.all_stats",
+        "EXTRA_CHECKS = provisioning.kubectl.health_check",
+    ]
