@@ -331,8 +331,8 @@ def provisioning_semaphore() -> Semaphore:
 
 
 def stats() -> dict[str, Any]:
-    """The `concurrency` block of /api/v1/health (settings.HEALTH_CONCURRENCY_STATS). Never raises: with Redis
-    down the health report must still render (and says so in its redis check)."""
+    """The `concurrency` block of /api/v1/health and the console's semaphore table (read by config.readings).
+    Never raises: with Redis down the health report must still render (and says so in its redis check)."""
     semaphore = provisioning_semaphore()
     try:
         return semaphore.stats()
