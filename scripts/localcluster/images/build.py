@@ -163,6 +163,26 @@ IMAGES: dict[str, ImageSpec] = {
             ),
             users=(("node", 1000, "/app", "/bin/sh"),),
         ),
+        # The platform (web, worker, beat, migrations; redis-server for a demo's bundled Redis): Debian's Python 3.11,
+        # the pinned PyPI wheels in /opt/venv, helm, kubectl, the app and the store chart in /app, as in the Dockerfile;
+        # its sources, wheels and binaries are staged into platform/rootfs by scripts.localcluster.platformctl.
+        ImageSpec(
+            name="platform",
+            packages=("python3", "python3-venv", "redis-server"),
+            user="10001:10001",
+            expose=(8000,),
+            entrypoint=("/usr/local/bin/storeplane-entrypoint",),
+            cmd=("gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"),
+            workdir="/app",
+            env=(
+                ("PATH", "/opt/venv/bin:" + PATH_DEFAULT),
+                ("PYTHONDONTWRITEBYTECODE", "1"),
+                ("PYTHONUNBUFFERED", "1"),
+                ("LANG", "C.UTF-8"),
+                ("HOME", "/tmp"),  # noqa: S108 - the pod's emptyDir (the root filesystem is read-only)
+            ),
+            users=(("storeplane", 10001, "/app", "/usr/sbin/nologin"),),
+        ),
         ImageSpec(
             name="storefront",
             packages=("nginx", "jq"),
