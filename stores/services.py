@@ -57,21 +57,21 @@ DELETE_REFUSALS = {
 }
 
 
-def enqueue_now(task_name: str, store_id: str) -> None:
+def enqueue_now(task_name: str, *args: object) -> None:
     """Send a task right away (recovery, outside any transaction of ours)."""
-    current_app.send_task(task_name, args=[store_id], headers={"request_id": request_id_var.get()})
+    current_app.send_task(task_name, args=list(args), headers={"request_id": request_id_var.get()})
 
 
-def enqueue(task_name: str, store_id: str) -> None:
+def enqueue(task_name: str, *args: object) -> None:
     """Sends the task once the transaction commits, carrying the request id for correlation. A broker outage is
-    logged, not raised: the store is saved, and recovery re-enqueues stores that no task is working on."""
+    logged, not raised: the state is saved, and recovery re-enqueues stores that no task is working on."""
     request_id = request_id_var.get()
 
     def send() -> None:
         try:
-            current_app.send_task(task_name, args=[store_id], headers={"request_id": request_id})
+            current_app.send_task(task_name, args=list(args), headers={"request_id": request_id})
         except Exception:
-            logger.exception("Could not enqueue %s for %s; recovery will pick it up", task_name, store_id)
+            logger.exception("Could not enqueue %s %s; recovery will pick it up", task_name, args)
 
     transaction.on_commit(send)
 
@@ -410,15 +410,7 @@ def stores_request_reconcile(*, store_ids: list[str], actor: User, ip_address: s
                 actor=actor,
                 ip_address=ip_address,
             )
-        request_id = request_id_var.get()
-
-        def send() -> None:
-            try:
-                current_app.send_task(RECONCILE_TASK, headers={"request_id": request_id})
-            except Exception:
-                logger.exception("Could not enqueue %s", RECONCILE_TASK)
-
-        transaction.on_commit(send)
+        enqueue(RECONCILE_TASK)
     return len(stores)
 
 
@@ -703,15 +695,5 @@ def stores_request_fleet_upgrade(*, store_ids: list[str], wave: int, actor: User
                 actor=actor,
                 ip_address=ip_address,
             )
-        ids, actor_id, request_id = [s.id for s in stores], str(actor.pk), request_id_var.get()
-
-        def send() -> None:
-            try:
-                current_app.send_task(
-                    FLEET_UPGRADE_TASK, args=[ids, wave, actor_id], headers={"request_id": request_id}
-                )
-            except Exception:
-                logger.exception("Could not enqueue %s", FLEET_UPGRADE_TASK)
-
-        transaction.on_commit(send)
+        enqueue(FLEET_UPGRADE_TASK, [s.id for s in stores], wave, str(actor.pk))
     return len(stores)
