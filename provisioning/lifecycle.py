@@ -16,7 +16,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -184,7 +184,7 @@ def broken_pods(pods: list[dict]) -> dict[str, str]:
     """{pod name: why} for the store's pods with a container stuck in a state that will not clear (BROKEN_REASONS)."""
     broken = {}
     for pod in pods:
-        if _component(pod) not in ENGINE_COMPONENTS:
+        if _component(pod) not in ENGINE_COMPONENTS or (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue
         status = pod.get("status") or {}
         for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
@@ -199,12 +199,13 @@ def broken_pods(pods: list[dict]) -> dict[str, str]:
     return broken
 
 
-def wait_healthy(namespace: str, timeout: float) -> None:
-    """Until every workload has rolled out its current spec (bounded), failing at once when a pod of the store is
-    broken beyond repair (a bad image, a crash loop): LifecycleFailed naming the workload and why."""
+def wait_healthy(namespace: str, timeout: float, *, fail_fast: bool = True) -> None:
+    """Until every workload has rolled out its current spec (bounded), failing at once (with `fail_fast`) when a pod
+    of the store is broken beyond repair (a bad image, a crash loop): LifecycleFailed naming the workload and why.
+    After a rollback the failed revision's pods linger a while, so there the workloads' own status decides."""
     deadline = time.monotonic() + timeout
     while True:
-        broken = broken_pods(kubectl.get_pods_json(namespace))
+        broken = broken_pods(kubectl.get_pods_json(namespace)) if fail_fast else {}
         if broken:
             raise LifecycleFailed("; ".join(sorted(broken.values())))
         problems = [p for p in map(workload_problem, kubectl.get_workloads_json(namespace)) if p]
@@ -325,8 +326,8 @@ def _served_revision(store: Store) -> int | None:
     return served[-1].revision if served else None
 
 
-def _check_health(store: Store) -> None:
-    wait_healthy(store.namespace, timeout=settings.READINESS_TIMEOUT_SECONDS)
+def _check_health(store: Store, *, fail_fast: bool = True) -> None:
+    wait_healthy(store.namespace, timeout=settings.READINESS_TIMEOUT_SECONDS, fail_fast=fail_fast)
     host = ingress.wait_for_address(store.namespace, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
     ingress.wait_until_served(store.engine, host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
 
@@ -410,7 +411,7 @@ def _rollback(run: Attempt, revision: int, why: str) -> None:
                 ctx.ran(kubectl.delete_pods_argv(store.namespace, sorted(broken)))
                 kubectl.delete_pods(store.namespace, sorted(broken))
         with step(run, "rollback_health"):
-            _check_health(store)
+            _check_health(store, fail_fast=False)
     except ProvisioningError as error:
         raise LifecycleFailed(
             f"{why}; the rollback to revision {revision} failed too: {reason_of(error, run.secrets)}"
@@ -502,11 +503,11 @@ def fleet_upgrade(
 
 
 def _upgrade_in_thread(store_id: str) -> str:
-    close_old_connections()
+    """One store's upgrade in a wave's thread, which opens its own database connection and closes it when done."""
     try:
         return upgrade(store_id)
     finally:
-        close_old_connections()
+        connection.close()
 
 
 # --- recovery (called by provisioning.recovery.recover) -----------------------------------------------------------
