@@ -494,7 +494,7 @@ LIFECYCLE_TASKS = {L.SUSPENDING: SUSPEND_TASK, L.RESUMING: RESUME_TASK, L.UPGRAD
 
 # Chart values a tenant may change in an upgrade: each workload's image tag, for the engine's workloads only. The
 # repository, security settings and everything else stay the platform's.
-UPGRADABLE_COMPONENTS = {
+UPGRADABLE_COMPONENTS: dict[str, tuple[str, ...]] = {
     Engine.WOOCOMMERCE: ("wordpress", "mariadb"),
     Engine.MEDUSA: ("medusa", "postgresql", "storefront"),
 }
