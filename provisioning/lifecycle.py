@@ -100,6 +100,9 @@ def _operate(
                 raise
             except (QueueFull, QueueTimeout) as error:
                 reason = f"{what} deferred: " + reason_of(error, run.secrets)
+                if operation == Operation.UPGRADE:  # nothing was changed: the store serves on as it was
+                    _not_started(store, reason)
+                    return "not_started"
                 _fail(store_id, expected, reason, errorCode=error.code)
             except SoftTimeLimitExceeded:
                 limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
@@ -118,6 +121,12 @@ def _operate(
         except (Superseded, InvalidStateTransition) as moved_on:
             _superseded(run, what, moved_on)
             return "superseded"
+
+
+def _not_started(store: Store, reason: str) -> None:
+    outcome = {"fromVersion": store.chart_version, "toVersion": (store.pending_upgrade or {}).get("chartVersion")}
+    outcome.update(values=(store.pending_upgrade or {}).get("values") or {}, outcome="not_started", reason=reason)
+    store_services.store_finish_upgrade(store_id=store.id, outcome={**outcome, "finishedAt": _now()})
 
 
 def _fail(store_id: str, expected: str, reason: str, **metadata: Any) -> None:
@@ -353,10 +362,7 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
         if error.retryable and not final:
             raise  # nothing changed yet: the task tries again later
         # Nothing was changed: the store serves as before; the upgrade is recorded as not started.
-        reason = reason_of(error, run.secrets)
-        store_services.store_finish_upgrade(
-            store_id=store.id, outcome={**outcome, "outcome": "not_started", "reason": reason, "finishedAt": _now()}
-        )
+        _not_started(store, reason_of(error, run.secrets))
         return "not_started"
     outcome["fromRevision"] = previous
     try:

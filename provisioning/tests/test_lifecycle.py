@@ -452,3 +452,34 @@ def test_a_worker_killed_mid_upgrade_leaves_a_store_recovery_finishes(life, sett
     assert not ProvisioningRun.objects.filter(store=store, status=RunStatus.RUNNING).exists()
     interrupted = ProvisioningRun.objects.get(store=store, step="helm_upgrade", status=RunStatus.ERRORED)
     assert interrupted.error == "Interrupted: the worker stopped; resumed by recovery."
+
+
+@pytest.mark.django_db
+def test_an_upgrade_that_cannot_start_leaves_the_store_serving_as_it_was(life, monkeypatch):
+    from contextlib import contextmanager
+
+    from provisioning.errors import QueueFull
+
+    no_release, queued_out = ready_store(name="no-release"), ready_store(name="queued-out")
+    life.release(no_release).write_text(json.dumps({"revisions": []}))  # nothing ever served: nothing to go back to
+    for store in (no_release, queued_out):
+        store_services.store_request_upgrade(
+            store_id=store.id, actor=store.owner, values={"wordpress": {"image": {"tag": "v9"}}}
+        )
+    assert lifecycle.upgrade(no_release.id) == "not_started"
+
+    @contextmanager
+    def full(store, operation):
+        raise QueueFull("The provisioning queue is full (10 waiting, 3 running).")
+        yield
+
+    monkeypatch.setattr(lifecycle, "_slot", full)
+    assert lifecycle.upgrade(queued_out.id) == "not_started"
+    for store, why in (
+        (no_release, "The release has no revision that served: nothing to roll back to."),
+        (queued_out, "Upgrade deferred: The provisioning queue is full (10 waiting, 3 running)."),
+    ):
+        store.refresh_from_db()
+        assert (store.status, store.chart_values, store.pending_upgrade) == (S.READY, {}, None)
+        assert (store.last_upgrade["outcome"], store.last_upgrade["reason"]) == ("not_started", why)
+    assert not [c for c in life.calls() if c["argv"][0] == "upgrade"]  # helm never changed anything
