@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "stores",
     "provisioning",
+    "backups",
     "config.apps.PlatformConfig",  # start-up checks (config.checks)
     "axes",
     "corsheaders",
@@ -329,6 +330,17 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stores": {"task": "provisioning.reconcile_stores", "schedule": RECONCILE_INTERVAL_SECONDS},
 }
 # --- end provisioning engine ---
+
+# --- backups (issue 19): S3-compatible storage; locally `rclone serve s3` started by scripts/services.sh ---
+BACKUP_S3_ENDPOINT = env.str("BACKUP_S3_ENDPOINT", default="http://127.0.0.1:9300")
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="storeplane-backups")
+BACKUP_S3_ACCESS_KEY = env.str("BACKUP_S3_ACCESS_KEY", default="storeplane-local")
+BACKUP_S3_SECRET_KEY = env.str("BACKUP_S3_SECRET_KEY", default="storeplane-local-secret")
+BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="us-east-1")
+# How many succeeded backups of a store are kept (older ones are removed after each new one succeeds).
+BACKUP_RETENTION = env.int("BACKUP_RETENTION", default=7)
+# Bound (s) on each dump/archive/load command run in a store's pods.
+BACKUP_COMMAND_TIMEOUT_SECONDS = env.int("BACKUP_COMMAND_TIMEOUT_SECONDS", default=600)
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

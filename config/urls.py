@@ -9,6 +9,7 @@ from config import health, metrics_views, views
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
+    path("", include("backups.api.urls")),  # before stores': its catch-all answers unknown /stores/... routes
     path("", include("stores.api.urls")),
     path("health", health.HealthView.as_view(), name="health"),
     path("health/live", health.LiveView.as_view(), name="health-live"),
@@ -29,6 +30,7 @@ urlpatterns = [
     # The tenant pages (and the icon browsers ask for on pages that do not name one, e.g. the admin's).
     path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
+    path("", include("backups.urls")),
     path("", include("stores.urls")),
 ]
 

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -198,3 +199,93 @@ def run(
         failed.duration = duration
         raise failed
     return result
+
+
+def pipe(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    source: Iterable[bytes] | None = None,
+    sink: Callable[[bytes], None] | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str | None] = (),
+    chunk_size: int = 1024 * 1024,
+) -> CommandResult:
+    """Run argv with its stdin fed from `source` (chunks) and/or its stdout handed to `sink` chunk by chunk, so a
+    dump or an archive streams through without being held in memory (backups). Same guarantees as `run`: argv list,
+    timeout (the process group is killed), allow-listed environment, redacted errors; stdout is not kept."""
+    if isinstance(argv, str | bytes) or not argv:
+        raise TypeError("argv must be a non-empty list of arguments")
+    argv = [os.fspath(a) for a in argv]
+    secrets = [s for s in secrets if s]
+    safe_argv = redact_argv(argv, secrets)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if source is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if sink is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env(env),
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise BinaryMissing(argv=safe_argv, reason="executable not found") from None
+    timed_out = threading.Event()
+    stderr_chunks: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def on_timeout() -> None:
+        timed_out.set()
+        _kill_group(proc)
+
+    def feed() -> None:
+        try:
+            for chunk in source or ():
+                proc.stdin.write(chunk)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass  # the command stopped reading: its exit code and stderr say why
+        except BaseException as exc:  # a source that failed (storage, checksum): the command must not succeed
+            failures.append(exc)
+            _kill_group(proc)
+        finally:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
+
+    def drain_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            stderr_chunks.append(line)
+            if len(stderr_chunks) > 200:
+                del stderr_chunks[:100]
+
+    timer = threading.Timer(timeout, on_timeout)
+    threads = [threading.Thread(target=drain_stderr, daemon=True)]
+    if source is not None:
+        threads.append(threading.Thread(target=feed, daemon=True))
+    timer.start()
+    for thread in threads:
+        thread.start()
+    try:
+        if sink is not None:
+            while chunk := proc.stdout.read(chunk_size):  # type: ignore[union-attr]
+                sink(chunk)
+        proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+        for thread in threads:
+            thread.join(timeout=5)
+    duration = time.monotonic() - started
+    stderr = redact(b"".join(stderr_chunks).decode("utf-8", "replace"), secrets)
+    logger.info("command finished", extra={"argv": safe_argv, "returncode": proc.returncode, "duration": duration})
+    if failures:
+        raise failures[0]
+    if timed_out.is_set():
+        raise CommandTimedOut(argv=safe_argv, timeout=timeout, stderr_tail=tail(stderr))
+    if proc.returncode != 0:
+        error_class = ClusterUnreachable if is_cluster_unreachable(stderr) else CommandFailed
+        raise error_class(argv=safe_argv, returncode=proc.returncode, stderr_tail=tail(stderr), stdout_tail="")
+    return CommandResult(argv=safe_argv, returncode=0, stdout="", stderr=stderr, duration=duration)

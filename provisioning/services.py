@@ -4,7 +4,7 @@ stores.services, so it is checked by the state machine and audited. Tasks (provi
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +34,14 @@ SECRETS_UNREADABLE_REASON = (
     "The store's stored secrets cannot be decrypted (the platform's encryption key changed). An operator must "
     "restore the old key in CREDENTIALS_ENCRYPTION_KEY; then retry."
 )
+
+
+# Steps a layer above adds to the create chain (backups: a restore into a new store), registered at start-up by
+# that app: each BEFORE_CREATE hook runs before anything is written (a restore verifies its backup there), each
+# AFTER_ENGINE_SETUP hook after engine setup and before the store is served and ready (a restore loads its data).
+# A hook that has nothing to do for the store returns at once; what it raises fails the chain like any step.
+BEFORE_CREATE: list[Callable[[Attempt], None]] = []
+AFTER_ENGINE_SETUP: list[Callable[[Attempt, dict[str, str], str], None]] = []
 
 
 class DeletionIncomplete(ProvisioningError):
@@ -169,6 +177,8 @@ def _superseded(run: Attempt, moved_on: Exception) -> None:
 def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
     store = run.store
     ns, release = store.namespace, store.helm_release
+    for before in BEFORE_CREATE:
+        before(run)
     with step(run, "namespace"):
         kubectl.create_namespace(ns, namespace_labels(store))
     with step(run, "release_check") as ctx:
@@ -188,6 +198,8 @@ def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
     email, password = admin_email(store), secrets["adminPassword"]
     with step(run, "engine_setup") as ctx:
         setup_engine(ctx, store, url=storefront, email=email, password=password)
+    for after in AFTER_ENGINE_SETUP:
+        after(run, secrets, storefront)
     # After setup: WordPress answers its installer (a redirect) until `wp core install` has run.
     with step(run, "served"):
         ingress.wait_until_served(store.engine, host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)

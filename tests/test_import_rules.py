@@ -1,7 +1,8 @@
 """The import rules of issue 17, read from the source with grimp (every import statement of every non-test,
 non-migration module, at module level and inside functions):
-- the top-level packages are layered core <- audit <- accounts <- stores <- provisioning <- config (an arrow reads
-  "may be imported by"; config, the composition root, may import every app): a package imports only those before it;
+- the top-level packages are layered core <- audit <- accounts <- stores <- provisioning <- backups <- config (an
+  arrow reads "may be imported by"; config, the composition root, may import every app): a package imports only
+  those before it;
 - the graph between the top-level packages has no cycle;
 - the domain (models, services, selectors of every app) never imports an app's api/ package or views;
 - no setting of ours is a dotted path into the apps (an import hidden in a string), only those Django and its
@@ -13,7 +14,7 @@ from collections import defaultdict
 import grimp
 import pytest
 
-LAYERS = ("core", "audit", "accounts", "stores", "provisioning", "config")
+LAYERS = ("core", "audit", "accounts", "stores", "provisioning", "backups", "config")
 DOMAIN = ("models", "services", "selectors")
 PRESENTATION = ("api", "views")
 

@@ -38,6 +38,8 @@ class StoreCreateSerializer(ContractSerializer):
         max_length=128,
         error_messages={"min_length": "Password must be at least 8 characters."},
     )
+    # Addition (issue 19): create the store from one of the caller's succeeded backups (checked by the service).
+    restoreFrom = StrictCharField(required=False, max_length=32, source="restore_from")  # noqa: N815
 
     def validate_name(self, value: str) -> str:
         problem = store_name_error(value)

@@ -1,0 +1,67 @@
+"""The backups' JSON (camelCase, ISO-8601 UTC with milliseconds) and their OpenAPI schemas."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from backups.models import Backup
+from core.api import iso
+
+
+def backup_representation(backup: Backup) -> dict[str, Any]:
+    return {
+        "id": backup.id,
+        "storeId": backup.store_id,
+        "engine": backup.engine,
+        "status": backup.status,
+        "trigger": backup.trigger,
+        "chartVersion": backup.chart_version or None,
+        "sizeBytes": backup.size_bytes,
+        "parts": {
+            name: {"size": part.get("size"), "sha256": part.get("sha256"), "format": part.get("format")}
+            for name, part in (backup.parts or {}).items()
+        },
+        "manifestSha256": backup.manifest_sha256 or None,
+        "failureReason": backup.failure_reason or None,
+        "requestedAt": iso(backup.requested_at),
+        "startedAt": iso(backup.started_at),
+        "finishedAt": iso(backup.finished_at),
+        "removedAt": iso(backup.removed_at),
+        "restorable": backup.status == "succeeded" and backup.removed_at is None,
+    }
+
+
+class PartSchema(serializers.Serializer):
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    format = serializers.CharField()
+
+
+class BackupSchema(serializers.Serializer):
+    id = serializers.CharField()
+    storeId = serializers.CharField()  # noqa: N815
+    engine = serializers.CharField()
+    status = serializers.ChoiceField(choices=["requested", "running", "succeeded", "failed"])
+    trigger = serializers.CharField()
+    chartVersion = serializers.CharField(allow_null=True)  # noqa: N815
+    sizeBytes = serializers.IntegerField(allow_null=True)  # noqa: N815
+    parts = serializers.DictField(child=PartSchema())
+    manifestSha256 = serializers.CharField(allow_null=True)  # noqa: N815
+    failureReason = serializers.CharField(allow_null=True)  # noqa: N815
+    requestedAt = serializers.DateTimeField()  # noqa: N815
+    startedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    finishedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    removedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    restorable = serializers.BooleanField()
+
+
+class BackupActionResponse(serializers.Serializer):
+    requestId = serializers.CharField()  # noqa: N815
+    message = serializers.CharField()
+    backup = BackupSchema()
+
+
+class BackupListResponse(serializers.Serializer):
+    requestId = serializers.CharField()  # noqa: N815
+    backups = BackupSchema(many=True)
+    total = serializers.IntegerField()

@@ -1,0 +1,29 @@
+"""POST and GET /api/v1/stores/{id}/backups: request a backup (202) and list a store's backups."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backups import selectors, services
+from backups.api.serializers import BackupActionResponse, BackupListResponse, backup_representation
+from core.net import client_ip
+from core.openapi import ERRORS
+from stores.api.serializers import validate_store_id
+
+
+class StoreBackupsView(APIView):
+    @extend_schema(responses={200: BackupListResponse, **ERRORS(400, 401, 404)}, tags=["backups"])
+    def get(self, request: Request, store_id: str) -> Response:
+        store = selectors.store_for_backups(request.user, validate_store_id(store_id))
+        backups = [backup_representation(b) for b in selectors.backups_of(store)]
+        return Response({"backups": backups, "total": len(backups)})
+
+    @extend_schema(request=None, responses={202: BackupActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["backups"])
+    def post(self, request: Request, store_id: str) -> Response:
+        store = selectors.store_for_backups(request.user, validate_store_id(store_id))
+        backup = services.backup_request(store_id=store.id, actor=request.user, ip_address=client_ip(request))
+        return Response(
+            {"message": "Backup initiated.", "backup": backup_representation(backup)},
+            status=202,
+        )

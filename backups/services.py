@@ -1,0 +1,269 @@
+"""The only write path for backups (API, store page, console, beat and the worker): each change checks the move
+(backups.models.MOVES), saves, and writes its audit row in the same transaction; a request enqueues the worker's
+task on commit. `run_backup` is the worker's work: under the store's lock, each part streamed from `kubectl exec`
+into the bucket, hashed as it passes, then manifest.json last."""
+
+import logging
+import time
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import EventType
+from audit.services import audit_record
+from backups import engine, storage
+from backups.metrics import BACKUP_DURATION, BACKUPS
+from backups.models import IN_PROGRESS_STATES, MOVES, Backup, BackupStatus
+from core.logging import request_id_var
+from provisioning import breaker, concurrency, kubectl, runner
+from provisioning.errors import ProvisioningError, Superseded
+from provisioning.helm import tool_env
+from provisioning.setup import component_pod
+from provisioning.steps import Attempt, reason_of, step
+from provisioning.values import helm_values, secret_values
+from stores.exceptions import InvalidStateTransition, StoreConflict, StoreNotFound
+from stores.models import Store, StoreStatus
+
+logger = logging.getLogger("storeplane.backups")
+B, S = BackupStatus, StoreStatus
+BACKUP_TASK = "backups.run_backup"
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+def backup_request(
+    *, store_id: str, actor: User | None, ip_address: str | None = None, trigger: str = "manual"
+) -> Backup:
+    """A backup of a ready store is accepted (requested) and its worker enqueued. Refused (409) when the store is
+    not ready or a backup of it is already under way; StoreNotFound when there is no such store."""
+    with transaction.atomic():
+        try:
+            store = Store.objects.select_for_update().get(pk=store_id)
+        except Store.DoesNotExist:
+            raise StoreNotFound(store_id) from None
+        if store.status != S.READY:
+            raise StoreConflict(
+                f"Only ready stores can be backed up. Current status: '{store.status}'",
+                suggestion="Wait for the current operation to complete, or check the store's status.",
+            )
+        running = store.backups.filter(status__in=IN_PROGRESS_STATES).first()
+        if running is not None:
+            raise StoreConflict(
+                f"A backup of this store is already {running.status} ({running.id}).",
+                suggestion="Wait for it to finish, then request another.",
+            )
+        backup = Backup.objects.create(
+            store=store,
+            engine=store.engine,
+            trigger=trigger,
+            requested_by=getattr(actor, "email", "") or "",
+            chart_version=store.chart_version,
+        )
+        audit_record(
+            event_type=EventType.INFO,
+            store=store,
+            message=f"Backup {backup.id} requested",
+            metadata={"action": "backup", "backupId": backup.id, "backupStatus": backup.status, "trigger": trigger},
+            actor=actor,
+            ip_address=ip_address,
+        )
+        request_id = request_id_var.get()
+
+        def send() -> None:
+            try:
+                current_app.send_task(BACKUP_TASK, args=[backup.id], headers={"request_id": request_id})
+            except Exception:
+                logger.exception("Could not enqueue %s for %s", BACKUP_TASK, backup.id)
+
+        transaction.on_commit(send)
+    return backup
+
+
+def _move(backup_id: str, target: str, message: str, **fields: Any) -> Backup:
+    """Move a backup to `target` (checked against MOVES) with `fields`, and audit it, in one transaction."""
+    with transaction.atomic():
+        backup = Backup.objects.select_for_update().select_related("store").get(pk=backup_id)
+        if target not in MOVES[backup.status]:
+            raise InvalidStateTransition(f"Backup {backup.id} cannot go from '{backup.status}' to '{target}'.")
+        previous = backup.status
+        backup.status = target
+        for name, value in fields.items():
+            setattr(backup, name, value)
+        backup.save()
+        audit_record(
+            event_type=EventType.ERROR if target == B.FAILED else EventType.INFO,
+            store=backup.store,
+            message=message,
+            metadata={
+                "action": "backup",
+                "backupId": backup.id,
+                "previousBackupStatus": previous,
+                "backupStatus": target,
+                **({"sizeBytes": backup.size_bytes} if target == B.SUCCEEDED else {}),
+            },
+        )
+    return backup
+
+
+def backup_mark_failed(*, backup_id: str, reason: str) -> Backup:
+    backup = _move(
+        backup_id, B.FAILED, f"Backup {backup_id} failed: {reason}", failure_reason=reason, finished_at=timezone.now()
+    )
+    BACKUPS.labels(engine=backup.engine, status=B.FAILED).inc()
+    return backup
+
+
+# --- the worker ---------------------------------------------------------------------------------------------------
+
+
+def scrubbed_values(store: Store, secrets: dict[str, str]) -> dict[str, Any]:
+    """The store's chart values with every secret value left out (the manifest records names, never values)."""
+    hidden = set(secret_values(store, secrets))
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if not (isinstance(v, str) and v in hidden)}
+        if isinstance(value, list):
+            return [scrub(v) for v in value if not (isinstance(v, str) and v in hidden)]
+        return value
+
+    return scrub(helm_values(store, secrets))
+
+
+SECRET_KEYS_TEMPLATE = '{{range .items}}{{.metadata.name}}{{range $k, $v := .data}} {{$k}}{{end}}{{"\\n"}}{{end}}'  # noqa: S105
+
+
+def secret_references(namespace: str) -> list[dict[str, Any]]:
+    """The store's Kubernetes Secrets by name and key names (a go-template prints no value)."""
+    argv = [*kubectl._base(namespace), "get", "secrets", "-o", f"go-template={SECRET_KEYS_TEMPLATE}"]
+    output = kubectl._run(argv).stdout
+    references = []
+    for line in output.splitlines():
+        name, *keys = line.split()
+        if name:
+            references.append({"secret": name, "keys": sorted(keys)})
+    return references
+
+
+def _stream_part(run: Attempt, store: Store, part: engine.Part, key: str) -> storage.Written:
+    """`kubectl exec` the part's dump in its pod, its stdout streamed into a multipart upload while hashed."""
+    with step(run, f"backup_{part.name}") as ctx:
+        pod = component_pod(store, part.component)
+        argv = kubectl.exec_argv(store.namespace, pod, part.container, list(part.dump))
+        ctx.ran(argv)
+        writer = storage.HashingWriter(key)
+        try:
+            with breaker.guard(kubectl.BREAKER):
+                runner.pipe(
+                    argv,
+                    timeout=settings.BACKUP_COMMAND_TIMEOUT_SECONDS,
+                    sink=writer.write,
+                    env=tool_env(),
+                    secrets=run.secrets,
+                )
+            return writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
+    """Take the backup (the worker's task calls this). Returns "succeeded", "failed" or "skipped" (not
+    requested any more). StoreBusy (another operation holds the store) propagates so the task retries later."""
+    backup = Backup.objects.select_related("store", "store__owner").get(pk=backup_id)
+    if backup.status != B.REQUESTED:
+        return "skipped"
+    with concurrency.store_lock(backup.store_id) as lock:
+        store = Store.objects.select_related("owner").get(pk=backup.store_id)
+        if store.status != S.READY:
+            backup_mark_failed(backup_id=backup_id, reason=f"The store is no longer ready (status '{store.status}').")
+            return "failed"
+        secrets = dict(store.secrets or {})
+        owner = concurrency.Ownership(store.id, S.READY, lock)
+        run = Attempt(store, "backup", 0, task_id, secret_values(store, secrets), owner.check)
+        started = timezone.now()
+        began = time.monotonic()
+        backup = _move(backup_id, B.RUNNING, f"Backup {backup_id} started", started_at=started)
+        try:
+            storage.ensure_bucket()
+            parts: dict[str, dict[str, Any]] = {}
+            for part in engine.parts_for(store.engine):
+                written = _stream_part(run, store, part, backup.prefix + part.filename)
+                parts[part.name] = {
+                    "file": part.filename,
+                    "format": part.format,
+                    "size": written.size,
+                    "sha256": written.sha256,
+                }
+            finished = timezone.now()
+            with step(run, "backup_manifest"):
+                manifest = {
+                    "formatVersion": MANIFEST_VERSION,
+                    "backupId": backup.id,
+                    "storeId": store.id,
+                    "storeName": store.name,
+                    "engine": store.engine,
+                    "chartVersion": store.chart_version,
+                    "storefrontUrl": store.storefront_url,
+                    "values": scrubbed_values(store, secrets),
+                    "secretReferences": secret_references(store.namespace),
+                    "platformSecrets": sorted(secrets),
+                    "parts": parts,
+                    "sizeBytes": sum(p["size"] for p in parts.values()),
+                    "startedAt": started.isoformat(),
+                    "finishedAt": finished.isoformat(),
+                    "status": B.SUCCEEDED,
+                }
+                written = storage.put_json(backup.prefix + MANIFEST, manifest)
+        except (Superseded, InvalidStateTransition) as moved_on:
+            reason = f"The store changed while the backup ran: {getattr(moved_on, 'message', moved_on)}"
+            backup_mark_failed(backup_id=backup_id, reason=reason)
+            return "failed"
+        except ProvisioningError as error:
+            backup_mark_failed(backup_id=backup_id, reason=reason_of(error, run.secrets))
+            return "failed"
+        except Exception:
+            logger.exception("backup %s: internal error", backup_id)
+            backup_mark_failed(backup_id=backup_id, reason="Internal error in the backup worker.")
+            return "failed"
+        backup = _move(
+            backup_id,
+            B.SUCCEEDED,
+            f"Backup {backup_id} succeeded",
+            parts=parts,
+            size_bytes=manifest["sizeBytes"],
+            manifest_sha256=written.sha256,
+            finished_at=finished,
+        )
+    BACKUPS.labels(engine=store.engine, status=B.SUCCEEDED).inc()
+    BACKUP_DURATION.labels(engine=store.engine).observe((time.monotonic() - began) * 1000)
+    apply_retention(store_id=store.id)
+    return "succeeded"
+
+
+def apply_retention(*, store_id: str, keep: int | None = None) -> list[str]:
+    """Keep the newest `keep` (BACKUP_RETENTION) succeeded backups of the store; older ones leave the bucket and
+    their rows are kept with `removed_at` set (a restore that used one still names it). Returns the ids."""
+    keep = settings.BACKUP_RETENTION if keep is None else keep
+    old = list(
+        Backup.objects.filter(store_id=store_id, status=B.SUCCEEDED, removed_at__isnull=True).order_by(
+            "-requested_at", "-id"
+        )[keep:]
+    )
+    removed = []
+    for backup in old:
+        storage.delete_prefix(backup.prefix)
+        with transaction.atomic():
+            Backup.objects.filter(pk=backup.pk).update(removed_at=timezone.now())
+            audit_record(
+                event_type=EventType.INFO,
+                store=backup.store,
+                message=f"Backup {backup.id} removed from storage by retention (keeping {keep})",
+                metadata={"action": "backup_retention", "backupId": backup.id, "keep": keep},
+            )
+        removed.append(backup.id)
+    return removed

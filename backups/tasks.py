@@ -1,0 +1,30 @@
+"""Celery tasks of the backups app: thin. The backup's worker (a store another operation holds is retried later,
+with backoff, then the backup fails with that reason) and the beat's scheduled backups."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from backups import services
+from provisioning import retry
+from provisioning.errors import StoreBusy
+
+logger = logging.getLogger("storeplane.backups")
+
+
+@shared_task(
+    bind=True,
+    name="backups.run_backup",
+    acks_late=True,
+    soft_time_limit=settings.PROVISIONING_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.PROVISIONING_TASK_TIME_LIMIT,
+)
+def run_backup(self, backup_id: str) -> str:
+    try:
+        return services.run_backup(backup_id, task_id=self.request.id)
+    except StoreBusy as busy:
+        if self.request.retries >= settings.PROVISIONING_TASK_MAX_RETRIES:
+            services.backup_mark_failed(backup_id=backup_id, reason=f"{busy.message} Try again later.")
+            return "failed"
+        raise self.retry(exc=busy, countdown=retry.countdown_for(self.request.retries)) from busy
