@@ -483,3 +483,13 @@ def test_an_upgrade_that_cannot_start_leaves_the_store_serving_as_it_was(life, m
         assert (store.status, store.chart_values, store.pending_upgrade) == (S.READY, {}, None)
         assert (store.last_upgrade["outcome"], store.last_upgrade["reason"]) == ("not_started", why)
     assert not [c for c in life.calls() if c["argv"][0] == "upgrade"]  # helm never changed anything
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_consoles_fleet_task_runs_the_same_fleet_upgrade(life, admin_user):
+    store = ready_store(name="console-fleet")
+    lines = lifecycle.upgrade_fleet.run([store.id], 1, str(admin_user.pk))
+    assert lines == [f"wave 1/1: {store.id}", f"{store.id}: upgraded"]
+    requested = AuditEvent.objects.filter(store_id=store.id, new_status=L.UPGRADING).get()
+    assert requested.actor_email == admin_user.email and requested.metadata["action"] == "upgrade"
+    assert Store.objects.get(pk=store.pk).pending_upgrade is None
