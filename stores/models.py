@@ -162,6 +162,17 @@ class Store(ConcurrentTransitionMixin, models.Model):
         self.failure_reason = reason
         if self.provisioning_started_at and not self.provisioning_completed_at:
             self.provisioning_completed_at = timezone.now()
+        if self.status == L.UPGRADING and self.pending_upgrade is not None:  # (still the source state here)
+            asked = self.pending_upgrade
+            self.last_upgrade = {
+                "outcome": "failed",
+                "fromVersion": self.chart_version,
+                "toVersion": asked.get("chartVersion"),
+                "values": asked.get("values") or {},
+                "reason": reason,
+                "finishedAt": timezone.now().isoformat(),
+            }
+            self.pending_upgrade = None
 
     @transition(field=status, source=[S.READY, S.FAILED, L.SUSPENDED], target=S.DELETING)
     def request_deletion(self) -> None:

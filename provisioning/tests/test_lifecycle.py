@@ -344,6 +344,8 @@ def test_a_failed_rollback_leaves_the_store_failed_with_both_reasons(life, monke
     assert store.status == S.FAILED
     assert "ErrImageNeverPull" in store.failure_reason
     assert "the rollback to revision 1 failed too: workloads not ready" in store.failure_reason
+    assert (store.last_upgrade["outcome"], store.last_upgrade["reason"]) == ("failed", store.failure_reason)
+    assert store.pending_upgrade is None
 
 
 @pytest.mark.django_db(transaction=True)  # each wave's upgrades run in threads of their own (own connections)

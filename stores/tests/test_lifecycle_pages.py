@@ -136,3 +136,21 @@ def test_the_console_fleet_upgrade_asks_for_the_wave_and_hands_it_to_a_worker(
         event = AuditEvent.objects.get(store_id=store.id)
         assert (event.metadata, event.actor_email) == ({"action": "fleet_upgrade", "wave": 2}, admin_user.email)
         assert status(store) == S.READY  # the worker moves them, wave by wave
+
+
+@pytest.mark.parametrize(
+    ("outcome", "says"),
+    [
+        ("rolled_back", "The last upgrade failed and was rolled back to revision 3:"),
+        ("not_started", "The last upgrade did not start:"),
+    ],
+)
+def test_the_store_page_says_why_the_last_upgrade_did_not_succeed(browser, tenant, outcome, says):
+    store = StoreFactory(owner=tenant, status=S.READY)
+    reason = "wordpress container wordpress is ErrImageNeverPull (image storeplane.local/wordpress:no-such-tag)"
+    Store.objects.filter(pk=store.pk).update(
+        last_upgrade={"outcome": outcome, "fromRevision": 3, "reason": reason}, chart_version="2.0.0"
+    )
+    page = browser.get(f"/stores/{store.id}").content.decode()
+    assert_valid_html(page)
+    assert says in page and reason in page and "ecommerce-store 2.0.0" in page
