@@ -11,10 +11,12 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))  # in-
 keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
-# recycle workers to bound memory growth; under load 2000 means a recycle every few seconds, and bench/api saw
-# requests in flight during a recycle fail: raise it (GUNICORN_MAX_REQUESTS) where traffic is high
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
-max_requests_jitter = 200
+# Recycling a worker (max_requests) costs a Python and Django start (about a second of CPU) while its peers carry
+# the load: at 20,000 it came every 10-60 s under load and showed in p99. Memory is bounded without it (bench/api:
+# workers stay flat through every endpoint, logins included), so it is a seldom safety net: one worker in ~1M
+# requests, spread by the jitter so two workers never recycle together.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", str(max_requests // 10)))
 accesslog = None  # request logs come from the app's JSON logger
 errorlog = "-"
 

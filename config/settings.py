@@ -144,8 +144,10 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# Argon2id with bounded memory (accounts.hashers: OWASP's m=19 MiB, t=2, p=1); hashes made with Django's Argon2
+# defaults still verify and are rehashed at the next login; PBKDF2 hashes still verify too.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.BoundedArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 if TESTING:  # Argon2's cost is for attackers, not for the test suite

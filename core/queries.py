@@ -1,9 +1,13 @@
-"""Reads on the hot path (every authenticated request loads its user; the store pages and the API load a store or
-a page of stores) with the ORM's SQL, column list and converters worked out once per process: working them out
-costs more CPU than sending the query and reading the rows. The ORM still writes the SQL; only its compiling and
-its row iterator are skipped, and rows become models through `Model.from_db` as the ORM's own iterator does it."""
+"""Primary-key reads on the hot path (every authenticated request loads its user; the API and the pages load a store
+by id) with the ORM's SQL, column list and converters worked out once per process. The ORM still writes the SQL;
+only its compiling and its row iterator are skipped, and rows become models through `Model.from_db` as the ORM's
+own iterator does it.
 
-import uuid
+Kept because it pays (bench/api, 2026-12-06): `User.objects.get(pk=...)` costs 600-650 us of CPU per call with
+DEBUG off, this 230-320 us, on every authenticated request. Lists and the audit use the plain ORM (an index-ordered
+page and a separate count); the compiled page with its total on every row (COUNT OVER ()) is gone: it made
+PostgreSQL read all 10,000 stores for a page of 50 (14-16 ms of its CPU per request)."""
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -22,7 +26,6 @@ class _Compiled:
     attnames: list[str]  # the model's selected fields, in its field order (what Model.from_db expects)
     converters: list[tuple[int, tuple[list[Callable], Any]]]  # (column, (converters, expression)) as the ORM has them
     annotations: list[tuple[str, int]]  # (name, column)
-    params: list[tuple[str | None, Any]]  # (name of a call's value, or None for a constant of the SQL; constant)
 
     @classmethod
     def of(cls, queryset: QuerySet, using: str) -> tuple["_Compiled", tuple]:
@@ -45,7 +48,7 @@ class _Compiled:
         ):
             raise RuntimeError(f"unexpected columns for a prepared {model.__name__} read: {attnames!r}")
         converters = list(compiler.get_converters(columns).items())
-        compiled = cls(sql, attnames, converters, sorted(compiler.annotation_col_map.items()), [])
+        compiled = cls(sql, attnames, converters, sorted(compiler.annotation_col_map.items()))
         return compiled, params
 
     def instances(self, model: type[M], rows: list[tuple], using: str) -> list[M]:
@@ -77,13 +80,14 @@ def _run(sql: str, params: list[Any], using: str, *, many: bool) -> list[tuple]:
 
 
 class PkLookup(Generic[M]):
-    """`model.objects.defer(*deferred).get(pk=value)`, same row, same instance: field converters (the encrypted
-    fields) run and the fields left out load on access, as with defer(). A value that cannot be a primary key is
-    simply not found."""
+    """`model.objects.defer(*deferred).annotate(**annotations).get(pk=value)`, same row, same instance: field
+    converters (the encrypted fields) run, the fields left out load on access as with defer(), and annotations land
+    on the instance as with the ORM. A value that cannot be a primary key is simply not found."""
 
-    def __init__(self, model: type[M], *, deferred: tuple[str, ...] = ()) -> None:
+    def __init__(self, model: type[M], *, deferred: tuple[str, ...] = (), annotations: dict | None = None) -> None:
         self.model = model
         self.deferred = deferred
+        self.annotations = annotations or {}
         self._compiled: dict[str, _Compiled] = {}  # per alias; a lost race compiles the same thing twice, harmlessly
 
     def get(self, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> M:
@@ -95,7 +99,8 @@ class PkLookup(Generic[M]):
             raise self.model.DoesNotExist(f"{self.model._meta.object_name} {value!r}: not a primary key")
         compiled = self._compiled.get(using)
         if compiled is None:
-            queryset = self.model._default_manager.defer(*self.deferred).filter(pk=value)
+            queryset = self.model._default_manager.defer(*self.deferred).annotate(**self.annotations)
+            queryset = queryset.filter(pk=value)
             compiled, params = _Compiled.of(queryset, using)
             if list(params) != [param]:  # the text must take the key as its one parameter
                 raise RuntimeError(f"unexpected parameters for {self.model.__name__} lookup: {params!r}")
@@ -104,44 +109,3 @@ class PkLookup(Generic[M]):
         if not found:
             raise self.model.DoesNotExist(f"{self.model._meta.object_name} {value!r} does not exist.")
         return found[0]
-
-
-class PreparedQuery(Generic[M]):
-    """A page of `build(**values)[offset:offset + limit]`, where `build` returns an unsliced queryset whose shape
-    depends only on which values are given (each a str or a UUID; None counts as not given). Each shape is compiled
-    once, from stand-in values whose places in the compiled parameters are where a call's values go; LIMIT and
-    OFFSET are bound as parameters. Annotations land on the instances as with the ORM."""
-
-    _STAND_IN_TYPES = (str, uuid.UUID)
-
-    def __init__(self, model: type[M], build: Callable[..., QuerySet[M]]) -> None:
-        self.model = model
-        self.build = build
-        self._compiled: dict[tuple, _Compiled] = {}  # per (alias, shape): the names and types of the values given
-
-    def _compile(self, values: dict[str, Any], using: str) -> _Compiled:
-        stand_ins = {}
-        for name, value in values.items():
-            if not isinstance(value, self._STAND_IN_TYPES):
-                raise TypeError(f"{name}: a prepared query takes str or UUID values, not {type(value).__name__}")
-            stand_ins[name] = uuid.uuid4() if isinstance(value, uuid.UUID) else f"\x00{name}:{uuid.uuid4().hex}\x00"
-        compiled, params = _Compiled.of(self.build(**stand_ins), using)
-        slots: list[tuple[str | None, Any]] = []
-        for param in params:
-            names = [name for name, stand_in in stand_ins.items() if param == stand_in]
-            slots.append((names[0], None) if names else (None, param))
-        if sorted(name for name, _ in slots if name) != sorted(stand_ins):  # each value bound exactly once
-            raise RuntimeError(f"{self.model.__name__}: the values {sorted(stand_ins)} do not map onto {params!r}")
-        return _Compiled(
-            f"{compiled.sql} LIMIT %s OFFSET %s", compiled.attnames, compiled.converters, compiled.annotations, slots
-        )
-
-    def page(self, *, limit: int, offset: int, using: str = DEFAULT_DB_ALIAS, **values: Any) -> list[M]:
-        given = {name: value for name, value in values.items() if value is not None}
-        key = (using, *sorted((name, type(value).__name__) for name, value in given.items()))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(given, using)
-        params = [given[name] if name else constant for name, constant in compiled.params]
-        rows = _run(compiled.sql, [*params, int(limit), int(offset)], using, many=True)
-        return compiled.instances(self.model, rows, using)

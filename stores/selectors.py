@@ -4,21 +4,68 @@ by owner: API views, pages and admin lists all come through here)."""
 import uuid
 from typing import Any
 
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from accounts.models import User
 from audit.models import AuditEvent
-from core.queries import PkLookup, PreparedQuery
+from core.queries import PkLookup
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import Store, StoreStatus
 
-# `secrets` (helm's) is never shown, so never read or decrypted for a page or an API read.
-STORE_BY_ID = PkLookup(Store, deferred=("secrets",))
+# What the API and the pages read of a store: `secrets` (helm's) never, and the admin credentials as their stored
+# token, decrypted only for a viewer who sees them in plain (stores.api.serializers): an admin's page of other
+# tenants' stores decrypts nothing. The name of that token's annotation (or row key):
+CREDENTIALS_TOKEN = "credentials_token"  # noqa: S105  (a column alias, not a secret)
+# The columns the contract's Store is made of (owner_id for isCredentialOwner) and an audit entry's: the API's pages
+# read them as rows, not models (building a Store, with django-fsm's state bookkeeping, cost more CPU than the
+# rest of a page's row: bench/api), and stores.api.serializers renders either.
+STORE_COLUMNS = (
+    "id",
+    "name",
+    "engine",
+    "status",
+    "theme",
+    "storefront_url",
+    "admin_url",
+    "namespace",
+    "owner_id",
+    "failure_reason",
+    "retry_count",
+    "provisioning_duration_ms",
+    "created_at",
+    "updated_at",
+)
+AUDIT_COLUMNS = (
+    "id",
+    "store_id",
+    "store_name",
+    "event_type",
+    "previous_status",
+    "new_status",
+    "message",
+    "metadata",
+    "ip_address",
+    "actor_email",
+    "created_at",
+)
+
+
+def _token() -> Cast:
+    return Cast("admin_credentials", output_field=TextField())  # the stored text, without the field's decryption
+
+
+def _readable(qs: QuerySet[Store]) -> QuerySet[Store]:
+    return qs.defer("secrets", "admin_credentials").annotate(**{CREDENTIALS_TOKEN: _token()})
 
 
 def visible_stores(user: User) -> QuerySet[Store]:
     qs = Store.objects.all()
     return qs if user.is_admin else qs.filter(owner=user)
+
+
+# A store by id is the API's and the pages' most frequent single read: compiled once (core.queries).
+STORE_BY_ID = PkLookup(Store, deferred=("secrets", "admin_credentials"), annotations={CREDENTIALS_TOKEN: _token()})
 
 
 def store_get_for_user(user: User, store_id: str) -> Store:
@@ -40,16 +87,6 @@ def _stores(owner: uuid.UUID | None = None, status: str | None = None, engine: s
     return qs.filter(engine=engine) if engine else qs
 
 
-# One round trip: the total rides on every row as COUNT(*) OVER (). `secrets` (install-time passwords) is never
-# shown, so never decrypted here. Prepared: the list is the dashboard's poll, the API's most frequent read.
-STORE_PAGE = PreparedQuery(
-    Store,
-    lambda **values: (
-        _stores(**values).defer("secrets").annotate(_total=Window(Count("id"))).order_by("-created_at", "-id")
-    ),
-)
-
-
 def store_list(
     user: User,
     *,
@@ -58,9 +95,13 @@ def store_list(
     owner_id: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Store], int]:
-    """Newest first. Deleted stores are listed only when asked for with status=deleted. `owner_id` is honoured
-    for admins only; a tenant always sees just its own stores."""
+    rows: bool = False,
+) -> tuple[list, int]:
+    """Newest first (id breaks ties, so pages never overlap or skip). Deleted stores are listed only when asked for
+    with status=deleted. `owner_id` is honoured for admins only; a tenant always sees just its own stores.
+    The page is an index-ordered slice (the owner, status and created indexes end in created_at DESC, id DESC);
+    the total is a separate COUNT, left out when the page itself shows it (a short page that is not empty).
+    Stores, or with `rows` (the API) dicts of STORE_COLUMNS and the credentials' token."""
     if not user.is_admin:
         owner = user.pk
     elif not owner_id:
@@ -69,12 +110,18 @@ def store_list(
         owner = uuid.UUID(owner_id)
     else:
         return [], 0
-    values: dict[str, Any] = {"owner": owner, "status": status or None, "engine": engine or None}
-    page = STORE_PAGE.page(limit=limit, offset=offset, **values)
-    if page:
-        return page, page[0]._total
-    # Only a page past the end (no rows to carry the total) needs a separate count.
-    return page, (0 if offset == 0 else _stores(**values).count())
+    qs = _stores(owner=owner, status=status or None, engine=engine or None)
+    shaped = qs.values(*STORE_COLUMNS, **{CREDENTIALS_TOKEN: _token()}) if rows else _readable(qs)
+    return _page(shaped.order_by("-created_at", "-id"), qs, limit, offset)
+
+
+def _page(ordered: QuerySet, counted: QuerySet, limit: int, offset: int) -> tuple[list, int]:
+    """A page of `ordered` and the total of `counted`: a page that is short but not empty ends the list, so the
+    total is offset + its length without asking; a full page (or none past the end) needs the COUNT."""
+    page = list(ordered[offset : offset + limit])
+    if 0 < len(page) < limit:
+        return page, offset + len(page)
+    return page, counted.count()
 
 
 def store_counts_by_status(user: User) -> dict[str, int]:
@@ -84,15 +131,17 @@ def store_counts_by_status(user: User) -> dict[str, int]:
     return counts
 
 
-def store_audit(store: Store, *, limit: int = 100, offset: int = 0) -> tuple[list[AuditEvent], int]:
+def store_audit(store: Store, *, limit: int = 100, offset: int = 0, rows: bool = False) -> tuple[list, int]:
+    """The store's audit trail, newest first: AuditEvents, or with `rows` (the API) dicts of AUDIT_COLUMNS."""
     qs = AuditEvent.objects.filter(store_id=store.pk)
-    return list(qs.order_by("-id")[offset : offset + limit]), qs.count()
+    return _page((qs.values(*AUDIT_COLUMNS) if rows else qs).order_by("-id"), qs, limit, offset)
 
 
 def audit_list(
     user: User, *, store_id: str | None = None, event_type: str | None = None, limit: int = 100, offset: int = 0
-) -> tuple[list[AuditEvent], int]:
-    """Admins see everything, security events included; a tenant sees only events of its own stores."""
+) -> tuple[list[dict[str, Any]], int]:
+    """Admins see everything, security events included; a tenant sees only events of its own stores. Newest first
+    (ids are assigned in insertion order and rows are never changed), as rows of AUDIT_COLUMNS."""
     qs = AuditEvent.objects.all()
     if not user.is_admin:
         qs = qs.filter(store_owner_id=user.pk)
@@ -100,7 +149,7 @@ def audit_list(
         qs = qs.filter(store_id=store_id)
     if event_type:
         qs = qs.filter(event_type=event_type)
-    return list(qs.order_by("-id")[offset : offset + limit]), qs.count()
+    return _page(qs.values(*AUDIT_COLUMNS).order_by("-id"), qs, limit, offset)
 
 
 def _is_uuid(value: Any) -> bool:

@@ -4,17 +4,13 @@ Steadier than wrk on a shared machine and it leaves gunicorn out, so it says whe
 
     .venv/bin/python -m bench.api.inprocess [--requests 3000] [--profile STORE [--sort cumulative] [--top 60]]
 
-Two more floors than bench.api.run, to split an endpoint's cost: the same JSON from a DRF view with no
-authentication (DRF's own cost) and from one behind the API's JWT authentication (the token and the user's row).
-
-Needs PostgreSQL and Redis (make services); uses the same fresh `storeplane_bench` database as bench.api.run."""
+Needs PostgreSQL and Redis (make services); seeds the same database as bench.api.run (both data sizes, in turn)."""
 
 from __future__ import annotations
 
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import sys
@@ -22,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.api.run import bench_env, prepare
+from bench.api.run import bench_env, prepare, seed
 
 
 def main() -> int:
@@ -35,8 +31,8 @@ def main() -> int:
     args = parser.parse_args()
 
     env = bench_env(Path(tempfile.mkdtemp(prefix="storeplane-bench-")))
-    token, prepared = prepare(env)
-    env["BENCH_FLOOR_BODIES"] = json.dumps(prepared["bodies"])
+    prepared = prepare(env)
+    token = prepared["admin_token"]
     os.environ.update(env)
 
     import warnings
@@ -77,38 +73,40 @@ def main() -> int:
         if not status[0].startswith("200"):
             raise SystemExit(f"{path}: {status[0]}")
 
-    store = f"/api/v1/stores/{prepared['one']}"
-    targets = [
-        ("floor: bare Django view", "/bench/floor?for=/api/v1/stores", None),
-        ("floor: same view under /api/", "/api/v1/bench/floor?for=/api/v1/stores", None),
-        ("  DRF view, no auth", "/api/v1/bench/drf-floor?for=/api/v1/stores", None),
-        ("  DRF view with the JWT", "/api/v1/bench/drf-auth-floor?for=/api/v1/stores", token),
-        ("/api/v1/auth/me", "/api/v1/auth/me", token),
-        ("store get", store, token),
-        ("store list (20)", "/api/v1/stores", token),
-    ]
+    store = f"/api/v1/stores/{prepared['store_id']}"
+    phases = [
+        (None, [("floor: bare Django view", "/bench/floor", None), ("health/live", "/api/v1/health/live", None),
+                ("store list, 20 stores", "/api/v1/stores", token)]),
+        ("large", [("floor: bare Django view ", "/bench/floor", None),
+                   ("store list, 10,000 stores", "/api/v1/stores", token), ("store by id", store, token),
+                   ("audit, 100,000 rows", "/api/v1/audit", token)]),
+    ]  # fmt: skip
+    targets = [t for _, ts in phases for t in ts]
     wanted = store if args.profile == "STORE" else args.profile
     profiled = [(p, b) for label, p, b in targets if wanted in (label, p)]
     if args.profile and not profiled:
         raise SystemExit(f"--profile: no target {args.profile!r}; one of: STORE, " + ", ".join(t[0] for t in targets))
     results: dict[str, float] = {}
-    for label, path, bearer in targets:
-        for _ in range(300):
-            call(path, bearer)
-        rounds = []
-        for _ in range(args.rounds):
-            started = time.process_time()
-            for _ in range(args.requests):
+    for size, phase in phases:
+        if size:
+            seed(env, size)
+        for label, path, bearer in phase:
+            for _ in range(300):
                 call(path, bearer)
-            rounds.append((time.process_time() - started) * 1000 / args.requests)
-        results[label] = sorted(rounds)[len(rounds) // 2]
+            rounds = []
+            for _ in range(args.rounds):
+                started = time.process_time()
+                for _ in range(args.requests):
+                    call(path, bearer)
+                rounds.append((time.process_time() - started) * 1000 / args.requests)
+            results[label] = (sorted(rounds)[len(rounds) // 2], min(rounds))
 
-    bare, api = results[targets[0][0]], results[targets[1][0]]
-    print(f"\n{'in process, no HTTP server':32} {'CPU ms/req':>10} {'vs bare floor':>14} {'vs floor /api/':>15}")
-    for label, ms in results.items():
-        print(f"{label:32} {ms:10.3f} {ms / bare:13.2f}x {ms / api:14.2f}x")
-    print(f"medians of {args.rounds} rounds of {args.requests} requests; CPU time of this process only (PostgreSQL "
-          "and Redis not counted)")  # fmt: skip
+    bare = results[targets[0][0]][0]
+    print(f"\n{'in process, no HTTP server':32} {'CPU ms/req':>10} {'(least)':>8} {'vs bare floor':>14}")
+    for label, (ms, least) in results.items():
+        print(f"{label:32} {ms:10.3f} {least:8.3f} {ms / bare:13.2f}x")
+    print(f"medians (and least) of {args.rounds} rounds of {args.requests} requests; CPU time of this process only "
+          "(PostgreSQL and Redis not counted)")  # fmt: skip
 
     if args.profile:
         path, bearer = profiled[0]

@@ -2,6 +2,8 @@
 
 import logging
 import re
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from rest_framework import serializers
@@ -12,10 +14,12 @@ from core.api import iso
 from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from core.validation import ContractSerializer, StrictCharField
 from stores.models import Engine, Store, StoreStatus, Theme, contract_status
+from stores.selectors import AUDIT_COLUMNS, CREDENTIALS_TOKEN, STORE_COLUMNS
 from stores.validators import store_name_error
 
 STORE_ID_RE = re.compile(r"^store-[a-f0-9]{8}$")
 MASK = "\u2022" * 8
+_CREDENTIALS_FIELD = Store._meta.get_field("admin_credentials")
 logger = logging.getLogger(__name__)
 
 
@@ -105,22 +109,40 @@ def mask_email(email: str | None) -> str | None:
     return (local[:2] if len(local) >= 3 else "") + "****@" + domain
 
 
-def credentials_unreadable(store: Store) -> bool:
-    """A ready store whose credentials no configured key decrypts (the key was lost or changed): they read as null
-    and the rest of the store still reads; the operator must put the old key back in CREDENTIALS_ENCRYPTION_KEY."""
-    return store.status == StoreStatus.READY and is_unreadable(store.admin_credentials)
+# Reads that skip model instances (the list, the audit pages) hand rows of stores.selectors' columns to these; a
+# Store (a page, a store just changed by a service) is turned into the same row first, so the rules are stated once.
+#
+# A masked view needs the values it masks, so a viewer who sees credentials masked costs one decryption per stored
+# token and process, then none: the masked view (never a secret: it is what any admin may see) is kept by token.
+# A token stands for exactly one value (changing the credentials writes a new one), so the memo is never stale;
+# 4096 of them are about 2 MB per process. The owner's own credentials are decrypted on each read, never kept.
+_UNREADABLE = object()
 
 
-def admin_credentials_for(store: Store, viewer: User) -> dict[str, Any] | None:
-    """Null until the store is ready. The owner sees the values; anyone else (an admin) sees them masked."""
-    creds = store.admin_credentials if store.status == StoreStatus.READY else None
+def store_row(store: Store | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A store as a row of STORE_COLUMNS: its credentials as the stored token when the selectors read it so
+    (CREDENTIALS_TOKEN), else as the decrypted value under "admin_credentials"."""
+    if isinstance(store, Mapping):
+        return store
+    row = {column: getattr(store, column) for column in STORE_COLUMNS}
+    if CREDENTIALS_TOKEN in store.__dict__:
+        row[CREDENTIALS_TOKEN] = store.__dict__[CREDENTIALS_TOKEN]
+    else:
+        row["admin_credentials"] = store.admin_credentials
+    return row
+
+
+def _decrypted(row: Mapping[str, Any]) -> Any:
+    if CREDENTIALS_TOKEN in row:
+        return _CREDENTIALS_FIELD.from_db_value(row[CREDENTIALS_TOKEN], None, None)
+    return row["admin_credentials"]
+
+
+def _masked(creds: Any) -> Any:
     if not creds:
         return None
-    if credentials_unreadable(store):
-        logger.error("store %s: %s", store.id, UNREADABLE_MESSAGE, extra={"store_id": store.id})
-        return None
-    if store.owner_id == viewer.pk:
-        return {k: creds.get(k) for k in ("email", "username", "password") if k in creds}
+    if is_unreadable(creds):
+        return _UNREADABLE
     masked: dict[str, Any] = {"email": mask_email(creds.get("email"))}
     if "username" in creds:
         masked["username"] = (creds["username"][:1] + "****") if creds["username"] else None
@@ -128,44 +150,86 @@ def admin_credentials_for(store: Store, viewer: User) -> dict[str, Any] | None:
     return masked
 
 
-def store_representation(store: Store, viewer: User) -> dict[str, Any]:
-    """Exactly the contract's keys, in its order. `status` is always one of the contract's six: a store that is
-    suspending, resuming or upgrading reads as "provisioning" (a worker has it: the dashboard offers no delete or
-    retry, which the API would refuse then anyway), a suspended one as "ready" (intact, deletable; its URL shows
-    the closed page). The precise state is store_lifecycle_representation's, at GET /stores/{id}/lifecycle."""
+@lru_cache(maxsize=4096)
+def _masked_token(token: str) -> Any:
+    return _masked(_CREDENTIALS_FIELD.from_db_value(token, None, None))
+
+
+def _masked_view(row: Mapping[str, Any]) -> Any:
+    if CREDENTIALS_TOKEN in row:
+        return _masked_token(row[CREDENTIALS_TOKEN]) if row[CREDENTIALS_TOKEN] else None
+    return _masked(row["admin_credentials"])
+
+
+def credentials_unreadable(store: Store | Mapping[str, Any]) -> bool:
+    """A ready store whose credentials no configured key decrypts (the key was lost or changed): they read as null
+    and the rest of the store still reads; the operator must put the old key back in CREDENTIALS_ENCRYPTION_KEY."""
+    row = store_row(store)
+    return row["status"] == StoreStatus.READY and _masked_view(row) is _UNREADABLE
+
+
+def admin_credentials_for(store: Store | Mapping[str, Any], viewer: User) -> dict[str, Any] | None:
+    """Null until the store is ready. The owner sees the values; anyone else (an admin) sees them masked, for which
+    nothing is decrypted once the token's masked view is known (above)."""
+    row = store_row(store)
+    if row["status"] != StoreStatus.READY:
+        return None
+    if row["owner_id"] == viewer.pk:
+        creds = _decrypted(row)
+        if creds and not is_unreadable(creds):
+            return {k: creds.get(k) for k in ("email", "username", "password") if k in creds}
+    else:
+        masked = _masked_view(row)
+        if masked is not _UNREADABLE:
+            return dict(masked) if masked else None
+        creds = _UNREADABLE
+    if creds:
+        logger.error("store %s: %s", row["id"], UNREADABLE_MESSAGE, extra={"store_id": row["id"]})
+    return None
+
+
+def store_representation(store: Store | Mapping[str, Any], viewer: User) -> dict[str, Any]:
+    """Exactly the contract's keys, in its order, from a Store or a row of STORE_COLUMNS. `status` is always one of
+    the contract's six: a store that is suspending, resuming or upgrading reads as "provisioning" (a worker has it:
+    the dashboard offers no delete or retry, which the API would refuse then anyway), a suspended one as "ready"
+    (intact, deletable; its URL shows the closed page). The precise state is store_lifecycle_representation's, at
+    GET /stores/{id}/lifecycle."""
+    row = store_row(store)
     return {
-        "id": store.id,
-        "name": store.name,
-        "engine": store.engine,
-        "status": contract_status(store.status),  # a lifecycle state reads as its contract state (models)
-        "theme": store.theme,
-        "urls": {"storefront": store.storefront_url, "admin": store.admin_url},
-        "namespace": store.namespace,
-        "adminCredentials": admin_credentials_for(store, viewer),
-        "isCredentialOwner": store.owner_id == viewer.pk,
-        "failureReason": store.failure_reason,
-        "retryCount": store.retry_count,
-        "provisioningDurationMs": store.provisioning_duration_ms or None,
-        "createdAt": iso(store.created_at),
-        "updatedAt": iso(store.updated_at),
+        "id": row["id"],
+        "name": row["name"],
+        "engine": row["engine"],
+        "status": contract_status(row["status"]),  # a lifecycle state reads as its contract state (models)
+        "theme": row["theme"],
+        "urls": {"storefront": row["storefront_url"], "admin": row["admin_url"]},
+        "namespace": row["namespace"],
+        "adminCredentials": admin_credentials_for(row, viewer),
+        "isCredentialOwner": row["owner_id"] == viewer.pk,
+        "failureReason": row["failure_reason"],
+        "retryCount": row["retry_count"],
+        "provisioningDurationMs": row["provisioning_duration_ms"] or None,
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
     }
 
 
-def audit_entry(event: AuditEvent, *, include_actor: bool, include_store_name: bool) -> dict[str, Any]:
+def audit_entry(event: AuditEvent | Mapping[str, Any], *, include_actor: bool, include_store_name: bool) -> dict:
+    """An audit entry (§1.5) from an AuditEvent or a row of AUDIT_COLUMNS (stores.selectors)."""
+    row = event if isinstance(event, Mapping) else {column: getattr(event, column) for column in AUDIT_COLUMNS}
     entry = {
-        "id": str(event.id),
-        "storeId": event.store_id,
-        "eventType": event.event_type,
-        "previousStatus": event.previous_status,
-        "newStatus": event.new_status,
-        "message": event.message or None,
-        "metadata": event.metadata or {},
-        "ipAddress": event.ip_address if include_actor else None,
-        "userEmail": event.actor_email if include_actor else None,
-        "createdAt": iso(event.created_at),
+        "id": str(row["id"]),
+        "storeId": row["store_id"],
+        "eventType": row["event_type"],
+        "previousStatus": row["previous_status"],
+        "newStatus": row["new_status"],
+        "message": row["message"] or None,
+        "metadata": row["metadata"] or {},
+        "ipAddress": row["ip_address"] if include_actor else None,
+        "userEmail": row["actor_email"] if include_actor else None,
+        "createdAt": iso(row["created_at"]),
     }
     if include_store_name:
-        entry["storeName"] = event.store_name
+        entry["storeName"] = row["store_name"]
     return entry
 
 

@@ -45,6 +45,7 @@ class StoreListCreateView(APIView):
             owner_id=query.get("ownerId"),
             limit=query["limit"],
             offset=query["offset"],
+            rows=True,
         )
         return Response(
             {
@@ -142,7 +143,7 @@ class StoreLogsView(APIView):
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_get_for_user(request.user, validate_store_id(store_id))
         query = LogsQuery.parse(request.query_params.dict())
-        events, total = selectors.store_audit(store, limit=query["limit"], offset=query["offset"])
+        events, total = selectors.store_audit(store, limit=query["limit"], offset=query["offset"], rows=True)
         return Response(
             {
                 "storeId": store.id,

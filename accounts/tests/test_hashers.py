@@ -1,0 +1,58 @@
+"""The password hasher (accounts.hashers): argon2id with OWASP's bounded parameters, old hashes still verify and
+are rehashed with them at the next login."""
+
+import pytest
+from django.contrib.auth.hashers import Argon2PasswordHasher, PBKDF2PasswordHasher, identify_hasher, make_password
+
+from accounts.hashers import BoundedArgon2PasswordHasher
+from accounts.models import User
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# What production runs (config.settings; under pytest a fast MD5 hasher comes first).
+PRODUCTION_HASHERS = [
+    "accounts.hashers.BoundedArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+@pytest.fixture
+def production_hashers(settings):
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+
+
+def test_production_settings_hash_with_argon2id_19_mib_2_passes_1_lane(production_hashers):
+    encoded = make_password("correct horse battery staple")
+    assert encoded.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert isinstance(identify_hasher(encoded), BoundedArgon2PasswordHasher)
+
+
+def _login(api, email):
+    return api.post("/api/v1/auth/login", {"email": email, "password": DEFAULT_PASSWORD}, format="json")
+
+
+@pytest.mark.parametrize(
+    "old",
+    [Argon2PasswordHasher(), PBKDF2PasswordHasher()],  # Django's Argon2 defaults (m=100 MiB, p=8), and PBKDF2
+    ids=["argon2-django-defaults", "pbkdf2"],
+)
+def test_an_old_hash_still_logs_in_and_is_rehashed_with_the_bounded_parameters(production_hashers, api, old):
+    user = UserFactory()
+    old_hash = old.encode(DEFAULT_PASSWORD, old.salt())
+    User.objects.filter(pk=user.pk).update(password=old_hash)
+
+    assert _login(api, user.email).status_code == 200
+    rehashed = User.objects.get(pk=user.pk).password
+    assert rehashed != old_hash and rehashed.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert _login(api, user.email).status_code == 200  # the new hash verifies
+    assert User.objects.get(pk=user.pk).password == rehashed  # and is left alone from then on
+
+
+def test_a_wrong_password_leaves_an_old_hash_as_it_was(production_hashers, api):
+    user = UserFactory()
+    old_hash = Argon2PasswordHasher().encode(DEFAULT_PASSWORD, Argon2PasswordHasher().salt())
+    User.objects.filter(pk=user.pk).update(password=old_hash)
+    response = api.post("/api/v1/auth/login", {"email": user.email, "password": "not-the-password"}, format="json")
+    assert response.status_code == 401
+    assert User.objects.get(pk=user.pk).password == old_hash
