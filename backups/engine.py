@@ -2,11 +2,24 @@
 credentials from the container's own environment (never from argv or from us), and where each part comes from."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from django.conf import settings
 
 from stores.models import Engine
 
-# The WordPress content volume (uploads, plugins, themes) as the chart mounts it (wordpress.persistence.mountPath).
-WP_CONTENT = "/var/www/html/wp-content"
+
+def wp_content_path() -> str:
+    """Where the chart mounts WordPress's content volume (uploads, plugins, themes): wordpress.persistence.mountPath
+    of the platform's values file over the chart's defaults (the local images use /var/www/wp-content)."""
+    chart = Path(settings.HELM_CHART_PATH)
+    path = "/var/www/html/wp-content"
+    for name in ("values.yaml", settings.HELM_VALUES_FILE):
+        values = yaml.safe_load((chart / name).read_text()) if (chart / name).exists() else None
+        found = (((values or {}).get("wordpress") or {}).get("persistence") or {}).get("mountPath")
+        path = found or path
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -46,21 +59,22 @@ PG_LOAD = (
     'PGPASSWORD="$POSTGRES_PASSWORD" exec pg_restore --clean --if-exists --no-owner -h 127.0.0.1'
     ' -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
 )
-# The whole content volume as a tar stream; extracted over the new store's (same uid, no owner changes).
-TAR_CREATE = ("tar", "-C", WP_CONTENT, "-cf", "-", ".")
-TAR_EXTRACT = ("tar", "-C", WP_CONTENT, "--no-overwrite-dir", "--no-same-owner", "-xf", "-")
-
-PARTS: dict[str, tuple[Part, ...]] = {
-    Engine.WOOCOMMERCE: (
-        Part("database", "mariadb", "mariadb", MARIADB_DUMP, MARIADB_LOAD, "database.sql", "mariadb-dump"),
-        Part("uploads", "wordpress", "wordpress", TAR_CREATE, TAR_EXTRACT, "uploads.tar", "tar"),
-    ),
-    # Medusa keeps no uploads volume in this chart: its backup is the database.
-    Engine.MEDUSA: (Part("database", "postgresql", "postgresql", PG_DUMP, PG_LOAD, "database.dump", "pg_dump-Fc"),),
-}
+# Constant script: $1 is the directory; every entry in it (names NUL-separated: any name is safe) into one tar.
+TAR_ENTRIES = 'cd "$1" && find . -mindepth 1 -maxdepth 1 -print0 | tar -cf - --null -T -'
 # Engines whose backups can be restored into a new store (Medusa's restore is not built yet: see README).
 RESTORABLE = frozenset({Engine.WOOCOMMERCE})
 
 
 def parts_for(engine: str) -> tuple[Part, ...]:
-    return PARTS[engine]
+    if engine == Engine.WOOCOMMERCE:
+        content = wp_content_path()
+        # The whole content volume as a tar stream of what is IN it (not its root: the mount point belongs to root,
+        # and extracting a "./" entry would try to chmod it); extracted over the new store's (same uid).
+        tar_create = ("sh", "-c", TAR_ENTRIES, "sh", content)
+        tar_extract = ("tar", "-C", content, "--no-same-owner", "-xf", "-")
+        return (
+            Part("database", "mariadb", "mariadb", MARIADB_DUMP, MARIADB_LOAD, "database.sql", "mariadb-dump"),
+            Part("uploads", "wordpress", "wordpress", tar_create, tar_extract, "uploads.tar", "tar"),
+        )
+    # Medusa keeps no uploads volume in this chart: its backup is the database.
+    return (Part("database", "postgresql", "postgresql", PG_DUMP, PG_LOAD, "database.dump", "pg_dump-Fc"),)

@@ -78,3 +78,18 @@ class Restore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} from {self.backup_id}"
+
+
+class BackupSchedule(models.Model):
+    """A store's scheduled backups: every `every_hours` hours (beat's sweep requests them), keeping the newest `keep`
+    succeeded backups. `overdue_since` is set when no backup succeeded within twice the interval (audited once)."""
+
+    store = models.OneToOneField("stores.Store", on_delete=models.PROTECT, related_name="backup_schedule")
+    enabled = models.BooleanField(default=True)
+    every_hours = models.PositiveIntegerField(default=24)
+    keep = models.PositiveIntegerField(default=7)
+    overdue_since = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.store_id} every {self.every_hours} h, keep {self.keep}"

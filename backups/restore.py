@@ -14,9 +14,10 @@ from audit.models import EventType
 from audit.services import audit_record
 from backups import engine, storage
 from backups.models import Backup, BackupStatus, Restore
-from backups.services import MANIFEST
+from backups.services import MANIFEST, part_failure
 from core.errors import ValidationFailed
 from provisioning import breaker, kubectl, runner
+from provisioning.errors import CommandFailed
 from provisioning.helm import tool_env
 from provisioning.setup import _wp, component_pod, set_woocommerce_password
 from provisioning.steps import Attempt, StepContext, step
@@ -97,10 +98,19 @@ def _load_part(ctx: StepContext, run: Attempt, store: Store, part: engine.Part, 
     argv = kubectl.exec_argv(store.namespace, pod, part.container, list(part.load), stdin=True)
     ctx.ran(argv)
     source = storage.verified_chunks(prefix + stored["file"], sha256=stored["sha256"], size=stored["size"])
-    with breaker.guard(kubectl.BREAKER):
-        runner.pipe(
-            argv, timeout=settings.BACKUP_COMMAND_TIMEOUT_SECONDS, source=source, env=tool_env(), secrets=run.secrets
-        )
+    try:
+        with breaker.guard(kubectl.BREAKER):
+            runner.pipe(
+                argv,
+                timeout=settings.BACKUP_COMMAND_TIMEOUT_SECONDS,
+                source=source,
+                env=tool_env(),
+                secrets=run.secrets,
+            )
+    except CommandFailed as error:
+        if type(error) is not CommandFailed:
+            raise
+        raise part_failure(error, f"Loading the {part.name}") from None
 
 
 def _rewrite_woocommerce(ctx: StepContext, store: Store, *, old_url: str, new_url: str, password: str) -> None:

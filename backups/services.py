@@ -5,6 +5,7 @@ into the bucket, hashed as it passes, then manifest.json last."""
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -16,11 +17,11 @@ from accounts.models import User
 from audit.models import EventType
 from audit.services import audit_record
 from backups import engine, storage
-from backups.metrics import BACKUP_DURATION, BACKUPS
-from backups.models import IN_PROGRESS_STATES, MOVES, Backup, BackupStatus
+from backups.metrics import BACKUP_DURATION, BACKUPS, BACKUPS_OVERDUE
+from backups.models import IN_PROGRESS_STATES, MOVES, Backup, BackupSchedule, BackupStatus
 from core.logging import request_id_var
 from provisioning import breaker, concurrency, kubectl, runner
-from provisioning.errors import ProvisioningError, Superseded
+from provisioning.errors import CommandFailed, ProvisioningError, Superseded
 from provisioning.helm import tool_env
 from provisioning.setup import component_pod
 from provisioning.steps import Attempt, reason_of, step
@@ -33,6 +34,28 @@ B, S = BackupStatus, StoreStatus
 BACKUP_TASK = "backups.run_backup"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+
+
+LOST_REASON = "The backup's worker was lost before it finished (no worker held the store); request a new one."
+
+
+def _lost(backup: Backup) -> bool:
+    """An in-progress backup no worker holds (the store's lock is free) for RECOVERY_GRACE_SECONDS: its worker
+    died or its task was lost."""
+    since = backup.started_at or backup.requested_at
+    grace = timedelta(seconds=settings.RECOVERY_GRACE_SECONDS)
+    return timezone.now() - since > grace and not concurrency.is_store_locked(backup.store_id)
+
+
+def backups_fail_lost() -> list[str]:
+    """Recovery for backups (beat's sweep): each in-progress backup whose worker was lost is failed with the reason,
+    so it is visible and the store can be backed up again."""
+    failed = []
+    for backup in Backup.objects.filter(status__in=IN_PROGRESS_STATES):
+        if _lost(backup):
+            backup_mark_failed(backup_id=backup.id, reason=LOST_REASON)
+            failed.append(backup.id)
+    return failed
 
 
 def backup_request(
@@ -51,6 +74,9 @@ def backup_request(
                 suggestion="Wait for the current operation to complete, or check the store's status.",
             )
         running = store.backups.filter(status__in=IN_PROGRESS_STATES).first()
+        if running is not None and _lost(running):
+            backup_mark_failed(backup_id=running.id, reason=LOST_REASON)
+            running = None
         if running is not None:
             raise StoreConflict(
                 f"A backup of this store is already {running.status} ({running.id}).",
@@ -149,6 +175,21 @@ def secret_references(namespace: str) -> list[dict[str, Any]]:
     return references
 
 
+class PartFailed(ProvisioningError):
+    """A dump, archive or load command in the store's pod said no; the message is its own last words."""
+
+    code = "BACKUP_COMMAND_FAILED"
+    retryable = False
+
+
+def part_failure(error: CommandFailed, what: str) -> PartFailed:
+    """The tool's own last stderr line (kubectl's "command terminated with exit code N" says nothing)."""
+    lines = [line for line in error.stderr_tail.splitlines() if line.strip()]
+    noise = ("command terminated with exit code", "tar: Exiting with failure status")
+    said = [line for line in lines if not line.startswith(noise)]
+    return PartFailed(f"{what} failed: {(said or lines or [error.message])[-1]}")
+
+
 def _stream_part(run: Attempt, store: Store, part: engine.Part, key: str) -> storage.Written:
     """`kubectl exec` the part's dump in its pod, its stdout streamed into a multipart upload while hashed."""
     with step(run, f"backup_{part.name}") as ctx:
@@ -166,6 +207,11 @@ def _stream_part(run: Attempt, store: Store, part: engine.Part, key: str) -> sto
                     secrets=run.secrets,
                 )
             return writer.close()
+        except CommandFailed as error:
+            writer.abort()
+            if type(error) is not CommandFailed:  # the cluster is unreachable: said as such
+                raise
+            raise part_failure(error, f"The {part.name} {'dump' if part.name == 'database' else 'archive'}") from None
         except BaseException:
             writer.abort()
             raise
@@ -246,9 +292,12 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
 
 
 def apply_retention(*, store_id: str, keep: int | None = None) -> list[str]:
-    """Keep the newest `keep` (BACKUP_RETENTION) succeeded backups of the store; older ones leave the bucket and
-    their rows are kept with `removed_at` set (a restore that used one still names it). Returns the ids."""
-    keep = settings.BACKUP_RETENTION if keep is None else keep
+    """Keep the newest `keep` (the store's schedule's, else BACKUP_RETENTION) succeeded backups of the store;
+    older ones leave the bucket and their rows are kept with `removed_at` set (a restore that used one still names
+    it). Returns the ids."""
+    if keep is None:
+        schedule = BackupSchedule.objects.filter(store_id=store_id).first()
+        keep = schedule.keep if schedule is not None else settings.BACKUP_RETENTION
     old = list(
         Backup.objects.filter(store_id=store_id, status=B.SUCCEEDED, removed_at__isnull=True).order_by(
             "-requested_at", "-id"
@@ -267,3 +316,62 @@ def apply_retention(*, store_id: str, keep: int | None = None) -> list[str]:
             )
         removed.append(backup.id)
     return removed
+
+
+# --- schedules (beat sweeps them every BACKUP_SCHEDULE_SWEEP_SECONDS) -----------------------------------------------
+
+
+def backup_schedule_set(
+    *, store_id: str, actor: User | None, enabled: bool, every_hours: int, keep: int, ip_address: str | None = None
+) -> BackupSchedule:
+    """Create or change a store's schedule (audited with what it became)."""
+    with transaction.atomic():
+        try:
+            store = Store.objects.select_for_update().get(pk=store_id)
+        except Store.DoesNotExist:
+            raise StoreNotFound(store_id) from None
+        schedule, _ = BackupSchedule.objects.update_or_create(
+            store=store, defaults={"enabled": enabled, "every_hours": every_hours, "keep": keep}
+        )
+        audit_record(
+            event_type=EventType.INFO,
+            store=store,
+            message=f"Backup schedule {'every ' + str(every_hours) + ' h, keeping ' + str(keep) if enabled else 'off'}",
+            metadata={"action": "backup_schedule", "enabled": enabled, "everyHours": every_hours, "keep": keep},
+            actor=actor,
+            ip_address=ip_address,
+        )
+    return schedule
+
+
+def backups_run_schedules(*, now=None) -> dict[str, list[str]]:
+    """Beat's sweep: a backup is requested for each enabled schedule of a ready store whose last backup was
+    requested `every_hours` ago or more; a schedule with no succeeded backup within twice its interval becomes
+    overdue (audited once, counted by the `store_backups_overdue` gauge) until one succeeds."""
+    now = now or timezone.now()
+    backups_fail_lost()
+    requested, overdue = [], []
+    for schedule in BackupSchedule.objects.filter(enabled=True).select_related("store"):
+        store, every = schedule.store, timedelta(hours=schedule.every_hours)
+        last = store.backups.order_by("-requested_at").first()
+        last_ok = store.backups.filter(status=B.SUCCEEDED).order_by("-requested_at").first()
+        since = (last_ok.requested_at if last_ok else schedule.updated_at) if store.status != S.DELETED else now
+        if now - since > 2 * every and store.status != S.DELETED:
+            overdue.append(store.id)
+            if schedule.overdue_since is None:
+                BackupSchedule.objects.filter(pk=schedule.pk).update(overdue_since=now)
+                audit_record(
+                    event_type=EventType.WARNING,
+                    store=store,
+                    message=f"Scheduled backups are overdue: none succeeded in {2 * schedule.every_hours} h",
+                    metadata={"action": "backup_overdue", "everyHours": schedule.every_hours},
+                )
+        elif schedule.overdue_since is not None:
+            BackupSchedule.objects.filter(pk=schedule.pk).update(overdue_since=None)
+        if store.status == S.READY and (last is None or now - last.requested_at >= every):
+            try:
+                requested.append(backup_request(store_id=store.id, actor=None, trigger="schedule").id)
+            except StoreConflict as refused:
+                logger.info("scheduled backup of %s refused: %s", store.id, refused.message)
+    BACKUPS_OVERDUE.set(len(overdue))
+    return {"requested": requested, "overdue": overdue}

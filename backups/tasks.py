@@ -28,3 +28,8 @@ def run_backup(self, backup_id: str) -> str:
             services.backup_mark_failed(backup_id=backup_id, reason=f"{busy.message} Try again later.")
             return "failed"
         raise self.retry(exc=busy, countdown=retry.countdown_for(self.request.retries)) from busy
+
+
+@shared_task(name="backups.run_schedules")
+def run_schedules() -> dict[str, list[str]]:
+    return services.backups_run_schedules()

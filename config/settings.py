@@ -150,6 +150,8 @@ PASSWORD_HASHERS = [
     "accounts.hashers.BoundedArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Argon2 hashes one process computes at once (each holds 19 MiB while it runs): bounds a worker's memory in a burst.
+PASSWORD_HASH_CONCURRENCY = env.int("PASSWORD_HASH_CONCURRENCY", default=2)
 if TESTING:  # Argon2's cost is for attackers, not for the test suite
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 LOGIN_URL = "/login"
@@ -327,9 +329,12 @@ PROVISIONING_TASK_MAX_RETRIES = env.int("PROVISIONING_TASK_MAX_RETRIES", default
 RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=120)
 RECOVERY_INTERVAL_SECONDS = env.int("RECOVERY_INTERVAL_SECONDS", default=120)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=300)
+# Beat sweeps the stores' backup schedules this often (backups.run_schedules).
+BACKUP_SCHEDULE_SWEEP_SECONDS = env.int("BACKUP_SCHEDULE_SWEEP_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "recover-stores": {"task": "provisioning.recover_stores", "schedule": RECOVERY_INTERVAL_SECONDS},
     "reconcile-stores": {"task": "provisioning.reconcile_stores", "schedule": RECONCILE_INTERVAL_SECONDS},
+    "backup-schedules": {"task": "backups.run_schedules", "schedule": BACKUP_SCHEDULE_SWEEP_SECONDS},
 }
 # --- end provisioning engine ---
 

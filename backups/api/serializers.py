@@ -4,8 +4,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backups.models import Backup
+from backups.models import Backup, BackupSchedule
 from core.api import iso
+from core.validation import ContractSerializer
 
 
 def backup_representation(backup: Backup) -> dict[str, Any]:
@@ -65,3 +66,30 @@ class BackupListResponse(serializers.Serializer):
     requestId = serializers.CharField()  # noqa: N815
     backups = BackupSchema(many=True)
     total = serializers.IntegerField()
+
+
+class ScheduleSerializer(ContractSerializer):
+    """PUT /stores/{id}/backups/schedule: every N hours (1-720), keeping the newest `keep` (1-100)."""
+
+    enabled = serializers.BooleanField()
+    everyHours = serializers.IntegerField(min_value=1, max_value=720, source="every_hours")  # noqa: N815
+    keep = serializers.IntegerField(min_value=1, max_value=100)
+
+
+def schedule_representation(schedule: BackupSchedule | None) -> dict[str, Any]:
+    if schedule is None:
+        return {"enabled": False, "everyHours": None, "keep": None, "overdueSince": None}
+    return {
+        "enabled": schedule.enabled,
+        "everyHours": schedule.every_hours,
+        "keep": schedule.keep,
+        "overdueSince": iso(schedule.overdue_since),
+    }
+
+
+class ScheduleResponse(serializers.Serializer):
+    requestId = serializers.CharField()  # noqa: N815
+    enabled = serializers.BooleanField()
+    everyHours = serializers.IntegerField(allow_null=True)  # noqa: N815
+    keep = serializers.IntegerField(allow_null=True)
+    overdueSince = serializers.DateTimeField(allow_null=True)  # noqa: N815

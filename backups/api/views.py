@@ -6,7 +6,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backups import selectors, services
-from backups.api.serializers import BackupActionResponse, BackupListResponse, backup_representation
+from backups.api.serializers import (
+    BackupActionResponse,
+    BackupListResponse,
+    ScheduleResponse,
+    ScheduleSerializer,
+    backup_representation,
+    schedule_representation,
+)
+from backups.models import BackupSchedule
 from core.net import client_ip
 from core.openapi import ERRORS
 from stores.api.serializers import validate_store_id
@@ -27,3 +35,21 @@ class StoreBackupsView(APIView):
             {"message": "Backup initiated.", "backup": backup_representation(backup)},
             status=202,
         )
+
+
+class StoreBackupScheduleView(APIView):
+    @extend_schema(responses={200: ScheduleResponse, **ERRORS(400, 401, 404)}, tags=["backups"])
+    def get(self, request: Request, store_id: str) -> Response:
+        store = selectors.store_for_backups(request.user, validate_store_id(store_id))
+        return Response(schedule_representation(BackupSchedule.objects.filter(store=store).first()))
+
+    @extend_schema(
+        request=ScheduleSerializer, responses={200: ScheduleResponse, **ERRORS(400, 401, 404)}, tags=["backups"]
+    )
+    def put(self, request: Request, store_id: str) -> Response:
+        store = selectors.store_for_backups(request.user, validate_store_id(store_id))
+        data = ScheduleSerializer.parse(request.data)
+        schedule = services.backup_schedule_set(
+            store_id=store.id, actor=request.user, ip_address=client_ip(request), **data
+        )
+        return Response(schedule_representation(schedule))

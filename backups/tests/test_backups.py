@@ -318,3 +318,91 @@ class TestRestoreFrom:
         store = store_services.store_create(owner=tenant, name="clone", engine="woocommerce", restore_from=backup.id)
         with pytest.raises(storage.ChecksumMismatch, match="manifest"):
             restore.verify_before_create(Attempt(store, "create"))
+
+
+class TestSchedule:
+    def test_put_and_get(self, tenant, tenant_api):
+        store = ready_store(tenant)
+        url = f"/api/v1/stores/{store.id}/backups/schedule"
+        assert tenant_api.get(url).json()["enabled"] is False
+        response = tenant_api.put(url, {"enabled": True, "everyHours": 6, "keep": 3}, format="json")
+        assert response.status_code == 200, response.content
+        assert {k: response.json()[k] for k in ("enabled", "everyHours", "keep")} == {
+            "enabled": True,
+            "everyHours": 6,
+            "keep": 3,
+        }
+        assert AuditEvent.objects.filter(store_id=store.id, metadata__action="backup_schedule").count() == 1
+
+    @pytest.mark.parametrize("body", [{"enabled": True, "everyHours": 0, "keep": 3}, {"enabled": True, "keep": 3}])
+    def test_invalid_is_400_and_nothing_changes(self, tenant, tenant_api, body):
+        from backups.models import BackupSchedule
+
+        store = ready_store(tenant)
+        url = f"/api/v1/stores/{store.id}/backups/schedule"
+        error_of(tenant_api.put(url, body, format="json"), 400, "VALIDATION_ERROR")
+        assert not BackupSchedule.objects.exists()
+
+    def test_other_tenant_is_404(self, tenant, other_api):
+        store = ready_store(tenant)
+        url = f"/api/v1/stores/{store.id}/backups/schedule"
+        error_of(
+            other_api.put(url, {"enabled": True, "everyHours": 6, "keep": 3}, format="json"), 404, "STORE_NOT_FOUND"
+        )
+
+    def test_sweep_requests_due_backups_and_flags_overdue_ones(self, tenant):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from backups.models import BackupSchedule
+
+        due, fresh = ready_store(tenant), ready_store(tenant)
+        for store in (due, fresh):
+            services.backup_schedule_set(store_id=store.id, actor=tenant, enabled=True, every_hours=6, keep=2)
+        recent = Backup.objects.create(store=fresh, engine="woocommerce", status=B.SUCCEEDED)
+        later = timezone.now() + timedelta(hours=1)
+        assert services.backups_run_schedules(now=later) == {
+            "requested": [Backup.objects.get(store=due).id],
+            "overdue": [],
+        }
+        assert Backup.objects.get(store=due).trigger == "schedule" and recent.trigger == "manual"
+        # 13 h on, nothing succeeded for `due` (its backup is still requested): overdue, audited once, gauge set.
+        much_later = timezone.now() + timedelta(hours=13)
+        result = services.backups_run_schedules(now=much_later)
+        assert due.id in result["overdue"] and fresh.id in result["overdue"]
+        services.backups_run_schedules(now=much_later)
+        assert AuditEvent.objects.filter(store_id=due.id, metadata__action="backup_overdue").count() == 1
+        assert BackupSchedule.objects.get(store=due).overdue_since is not None
+        assert REGISTRY.get_sample_value("store_backups_overdue") == 2
+
+    def test_retention_follows_the_schedule(self, tenant, s3, no_cluster):
+        store = ready_store(tenant)
+        services.backup_schedule_set(store_id=store.id, actor=tenant, enabled=True, every_hours=6, keep=1)
+        ids = []
+        for _ in range(2):
+            backup = services.backup_request(store_id=store.id, actor=tenant)
+            services.run_backup(backup.id)
+            ids.append(backup.id)
+        assert Backup.objects.get(pk=ids[0]).removed_at is not None
+        assert Backup.objects.get(pk=ids[1]).removed_at is None
+
+
+class TestLostWorker:
+    def test_a_backup_no_worker_holds_is_failed_and_the_store_can_be_backed_up_again(self, tenant, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        settings.RECOVERY_GRACE_SECONDS = 60
+        store = ready_store(tenant)
+        stuck = Backup.objects.create(
+            store=store, engine="woocommerce", status=B.RUNNING, started_at=timezone.now() - timedelta(minutes=5)
+        )
+        fresh = ready_store(tenant)
+        young = Backup.objects.create(store=fresh, engine="woocommerce", status=B.RUNNING, started_at=timezone.now())
+        assert services.backups_fail_lost() == [stuck.id]
+        stuck.refresh_from_db()
+        assert stuck.status == B.FAILED and "worker was lost" in stuck.failure_reason
+        assert Backup.objects.get(pk=young.pk).status == B.RUNNING
+        assert services.backup_request(store_id=store.id, actor=tenant).status == B.REQUESTED

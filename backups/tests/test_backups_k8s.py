@@ -1,0 +1,205 @@
+"""Backup and restore of one real WooCommerce store on the local cluster (real chart, images, helm, kubectl, the
+Traefik ingress, and a real S3 endpoint: rclone serve s3), provisioned once for the module: a product (WP-CLI) and
+an order (a WooCommerce order row in its MariaDB) are added, the store is backed up (mariadb-dump and the content
+volume's tar streamed into the bucket, manifest last), and restored into a NEW store with new secrets whose products
+and order match the source, whose site URL is its own and which serves the product through the ingress. A corrupted
+part is refused before the new store's namespace exists."""
+
+import http.client
+import json
+import time
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from audit.models import AuditEvent
+from backups import services as backup_services
+from backups.models import Backup, BackupStatus, Restore
+from provisioning import services
+from provisioning.models import ProvisioningRun
+from provisioning.setup import component_pod
+from provisioning.tests.test_chain_k8s import explain
+from stores import services as store_services
+from stores.models import Store, StoreStatus
+
+pytestmark = pytest.mark.k8s
+S = StoreStatus
+LANTERN = ("Backup Lantern", "BKUP-LANTERN-1")
+ORDER_SQL = """
+INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt, post_status,
+  comment_status, ping_status, post_password, post_name, to_ping, pinged, post_modified, post_modified_gmt,
+  post_content_filtered, post_parent, guid, menu_order, post_type, post_mime_type, comment_count)
+VALUES (1, NOW(), UTC_TIMESTAMP(), '', 'Order from the backup test', '', 'wc-processing', 'closed', 'closed', '',
+  'order-backup-test', '', '', NOW(), UTC_TIMESTAMP(), '', 0, '', 0, 'shop_order', '', 0);
+SET @order = LAST_INSERT_ID();
+INSERT INTO wp_postmeta (post_id, meta_key, meta_value) VALUES
+  (@order, '_order_total', '24.00'), (@order, '_billing_email', 'buyer@example.com'), (@order, '_order_key', 'wc_bk1');
+"""
+ORDERS_SQL = (
+    "SELECT p.post_title, p.post_status, m.meta_key, m.meta_value FROM wp_posts p JOIN wp_postmeta m"
+    " ON m.post_id = p.ID WHERE p.post_type = 'shop_order' ORDER BY p.ID, m.meta_key"
+)
+
+
+def _sql(cluster, store: Store, sql: str) -> str:
+    pod = component_pod(store, "mariadb")
+    return cluster.kubectl_run(
+        *("-n", store.namespace, "exec", "-i", pod, "-c", "mariadb", "--", "sh", "-c"),
+        'MYSQL_PWD="$MARIADB_PASSWORD" exec mariadb -N -B -h 127.0.0.1 -u "$MARIADB_USER" "$MARIADB_DATABASE"',
+        input=sql,
+    ).stdout
+
+
+def _wp(cluster, store: Store, *args: str) -> str:
+    pod = component_pod(store, "wordpress")
+    return cluster.kubectl_run("-n", store.namespace, "exec", pod, "-c", "wordpress", "--", "wp", *args).stdout
+
+
+def products(cluster, store: Store) -> list[tuple]:
+    listed = json.loads(_wp(cluster, store, "wc", "product", "list", "--format=json", "--user=1"))
+    return sorted((p["sku"], p["name"], p["regular_price"], p["stock_quantity"]) for p in listed)
+
+
+def through_ingress(store: Store, path: str = "/") -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Host": f"{store.id}.localhost:8080"})
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def _remove(cluster, store_id: str) -> None:
+    cluster.helm_run("uninstall", store_id, "-n", store_id, "--wait", "--timeout", "60s", check=False)
+    cluster.kubectl_run(
+        "delete", "namespace", store_id, "--ignore-not-found", "--wait=true", "--timeout=120s", check=False
+    )
+    with connection.cursor() as cursor:  # committed rows of the module (audit rows have no ORM delete)
+        cursor.execute("DELETE FROM audit_auditevent WHERE store_id = %s", [store_id])
+    Restore.objects.filter(store_id=store_id).delete()
+    ProvisioningRun.objects.filter(store_id=store_id).delete()
+
+
+@pytest.fixture(scope="module")
+def cluster_store(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker, tmp_path_factory):
+    """One WooCommerce store made ready by the real create chain, with a product and an order added, backed up once;
+    yields (cluster, store, backup, bucket directory, created store ids). Everything is removed at the end."""
+    from accounts.tests.factories import UserFactory
+    from backups import storage
+    from backups.tests.conftest import ACCESS, SECRET
+
+    url, root = s3_endpoint
+    env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
+    env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
+    created: list[str] = []
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(
+            KUBECONFIG=str(k8s_cluster.kubeconfig),
+            HELM_BIN=str(k8s_cluster.helm),
+            KUBECTL_BIN=str(k8s_cluster.kubectl),
+            BACKUP_S3_ENDPOINT=url,
+            BACKUP_S3_ACCESS_KEY=ACCESS,
+            BACKUP_S3_SECRET_KEY=SECRET,
+            BACKUP_S3_BUCKET="k8s-backups",
+            STORE_CREATION_COOLDOWN_SECONDS=0,
+        ),
+        django_db_blocker.unblock(),
+    ):
+        for name, value in env.items():
+            patch.setenv(name, value)
+        owner = UserFactory()
+        store = store_services.store_create(owner=owner, name="backup-source", engine="woocommerce")
+        created.append(store.id)
+        try:
+            started = time.monotonic()
+            assert services.provision(store.id) == "ready", explain(store)
+            print(f"backups k8s: source provisioned in {time.monotonic() - started:.0f}s")
+            store = Store.objects.select_related("owner").get(pk=store.pk)
+            name, sku = LANTERN
+            _wp(
+                *(k8s_cluster, store, "wc", "product", "create", f"--name={name}", "--type=simple"),
+                *("--regular_price=12.00", f"--sku={sku}", "--manage_stock=true", "--stock_quantity=7"),
+                *("--status=publish", "--user=1", "--porcelain"),
+            )
+            _sql(k8s_cluster, store, ORDER_SQL)
+            storage.ensure_bucket()
+            backup = backup_services.backup_request(store_id=store.id, actor=owner)
+            started = time.monotonic()
+            assert backup_services.run_backup(backup.id) == "succeeded", Backup.objects.get(pk=backup.pk).failure_reason
+            print(f"backups k8s: backed up in {time.monotonic() - started:.1f}s")
+            yield k8s_cluster, store, Backup.objects.get(pk=backup.pk), root / "k8s-backups", created
+        finally:
+            for store_id in created:
+                _remove(k8s_cluster, store_id)
+            Backup.objects.filter(store__owner=owner).delete()
+            Store.objects.filter(owner=owner).delete()
+            owner.delete()
+
+
+@pytest.mark.django_db
+def test_backup_artifact_in_the_bucket(cluster_store):
+    cluster, store, backup, bucket, _ = cluster_store
+    folder = bucket / "stores" / store.id / backup.id
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["parts"]) == {"database", "uploads"}
+    dump = (folder / "database.sql").read_bytes()
+    assert b"CREATE TABLE `wp_posts`" in dump and LANTERN[1].encode() in dump and b"order-backup-test" in dump
+    assert manifest["parts"]["database"]["size"] == len(dump) == backup.parts["database"]["size"]
+    assert (folder / "uploads.tar").stat().st_size == manifest["parts"]["uploads"]["size"] > 0
+    assert {"secret": f"{store.id}-mariadb", "keys": ["mariadb-password", "mariadb-root-password"]} in manifest[
+        "secretReferences"
+    ]
+    text = (folder / "manifest.json").read_text()
+    assert not any(value in text for value in store.secrets.values())
+
+
+@pytest.mark.django_db
+def test_restore_into_a_new_store_matches_the_source(cluster_store):
+    cluster, source, backup, _, created = cluster_store
+    clone = store_services.store_create(
+        owner=source.owner, name="backup-clone", engine="woocommerce", restore_from=backup.id
+    )
+    created.append(clone.id)
+    started = time.monotonic()
+    assert services.provision(clone.id) == "ready", explain(clone)
+    print(f"backups k8s: restored into a new store in {time.monotonic() - started:.0f}s")
+    clone = Store.objects.get(pk=clone.pk)
+    assert products(cluster, clone) == products(cluster, source)
+    assert LANTERN[1] in {sku for sku, *_ in products(cluster, clone)}
+    assert _sql(cluster, clone, ORDERS_SQL) == _sql(cluster, source, ORDERS_SQL) != ""
+    # Its own URL, its own secrets, served through the ingress with the source's product.
+    assert _wp(cluster, clone, "option", "get", "home").strip() == clone.storefront_url
+    assert _wp(cluster, clone, "option", "get", "blogname").strip() == "backup-clone"
+    assert clone.secrets["dbPassword"] != source.secrets["dbPassword"]
+    assert clone.secrets["adminPassword"] != source.secrets["adminPassword"]
+    status, shop = through_ingress(clone, "/shop/")
+    assert status == 200 and LANTERN[0] in shop
+    steps = [s for s, st in ProvisioningRun.objects.filter(store=clone).order_by("id").values_list("step", "status")]
+    assert steps.index("restore_verify") < steps.index("namespace")
+    assert steps.index("engine_setup") < steps.index("restore_database") < steps.index("served") < steps.index("ready")
+    assert AuditEvent.objects.filter(store_id=clone.id, message=f"Data restored from backup {backup.id}").exists()
+
+
+@pytest.mark.django_db
+def test_a_corrupted_part_is_refused_before_the_namespace_exists(cluster_store):
+    cluster, source, backup, bucket, created = cluster_store
+    part = bucket / "stores" / source.id / backup.id / "uploads.tar"
+    original = part.read_bytes()
+    try:
+        part.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        clone = store_services.store_create(
+            owner=source.owner, name="backup-corrupt", engine="woocommerce", restore_from=backup.id
+        )
+        created.append(clone.id)
+        assert services.provision(clone.id) == "failed"
+        clone.refresh_from_db()
+        assert clone.status == S.FAILED and "uploads.tar does not match its manifest" in clone.failure_reason
+        found = cluster.kubectl_run("get", "namespace", clone.id, "--ignore-not-found", "-o", "name").stdout
+        assert found.strip() == ""
+        assert list(ProvisioningRun.objects.filter(store=clone).values_list("step", flat=True)) == ["restore_verify"]
+    finally:
+        part.write_bytes(original)
+    assert Backup.objects.get(pk=backup.pk).status == BackupStatus.SUCCEEDED
