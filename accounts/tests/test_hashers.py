@@ -56,3 +56,43 @@ def test_a_wrong_password_leaves_an_old_hash_as_it_was(production_hashers, api):
     response = api.post("/api/v1/auth/login", {"email": user.email, "password": "not-the-password"}, format="json")
     assert response.status_code == 401
     assert User.objects.get(pk=user.pk).password == old_hash
+
+
+def test_no_more_hashes_at_once_than_the_setting_allows(production_hashers, settings, monkeypatch):
+    import threading
+    import time
+
+    from accounts import hashers
+
+    settings.PASSWORD_HASH_CONCURRENCY = 2
+    hashers._slots.cache_clear()
+    running, most, lock = 0, 0, threading.Lock()
+    real = Argon2PasswordHasher.verify
+
+    def counting_verify(self, password, encoded):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return real(self, password, encoded)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(Argon2PasswordHasher, "verify", counting_verify)
+    encoded = BoundedArgon2PasswordHasher().encode("pw-for-the-test", "saltsaltsalt")
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(BoundedArgon2PasswordHasher().verify("pw-for-the-test", encoded))
+        )
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    hashers._slots.cache_clear()
+    assert results == [True] * 6 and most == 2

@@ -17,6 +17,7 @@ from stores.api.serializers import (
     StoreListQuery,
     StoreUpgradeSerializer,
     audit_entry,
+    parse_query,
     store_lifecycle_representation,
     store_representation,
     validate_store_id,
@@ -37,7 +38,7 @@ class StoreListCreateView(APIView):
         parameters=[StoreListQuery], responses={200: schemas.StoreListResponse, **ERRORS(400, 401)}, tags=["stores"]
     )
     def get(self, request: Request) -> Response:
-        query = StoreListQuery.parse(request.query_params.dict())
+        query = parse_query(StoreListQuery, request.query_params)
         stores, total = selectors.store_list(
             request.user,
             status=query.get("status"),
@@ -142,7 +143,7 @@ class StoreLogsView(APIView):
     )
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_get_for_user(request.user, validate_store_id(store_id))
-        query = LogsQuery.parse(request.query_params.dict())
+        query = parse_query(LogsQuery, request.query_params)
         events, total = selectors.store_audit(store, limit=query["limit"], offset=query["offset"], rows=True)
         return Response(
             {
@@ -156,7 +157,7 @@ class StoreLogsView(APIView):
 class AuditListView(APIView):
     @extend_schema(parameters=[AuditQuery], responses={200: schemas.AuditResponse, **ERRORS(400, 401)}, tags=["audit"])
     def get(self, request: Request) -> Response:
-        query = AuditQuery.parse(request.query_params.dict())
+        query = parse_query(AuditQuery, request.query_params)
         events, total = selectors.audit_list(
             request.user,
             store_id=query.get("storeId"),

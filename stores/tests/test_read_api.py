@@ -82,7 +82,7 @@ class TestList:
             ready_store(tenant, name=f"b-{i}") if i < 2 else StoreFactory(owner=tenant, name=f"b-{i}")
         with CaptureQueriesContext(connection) as large:
             assert len(tenant_api.get("/api/v1/stores").json()["stores"]) == 33
-        assert len(large) == len(small) <= 2  # the user, and the page with its total (COUNT(*) OVER ())
+        assert len(large) == len(small) <= 2  # the user and the page: a short page shows its total, no COUNT
 
     def test_total_is_right_on_every_page_including_past_the_end(self, tenant, tenant_api):
         for i in range(3):
@@ -95,6 +95,43 @@ class TestList:
             10: (0, 3),
         }
         assert tenant_api.get("/api/v1/stores?status=failed").json()["total"] == 0
+
+
+    def test_pages_at_the_boundaries_cover_every_store_once_newest_first_ties_by_id(self, tenant, tenant_api):
+        from django.utils import timezone
+
+        same_time = timezone.now()
+        stores = [StoreFactory(owner=tenant, name=f"t-{i}", created_at=same_time) for i in range(5)]
+        stores += [StoreFactory(owner=tenant, name="newest")]
+        expected = ["newest"] + [s.name for s in sorted(stores[:5], key=lambda s: s.id, reverse=True)]
+        seen, totals = [], set()
+        for offset in range(0, 8, 2):  # full pages (the total is counted), the last short one, one past the end
+            page = tenant_api.get(f"/api/v1/stores?limit=2&offset={offset}").json()
+            seen += [s["name"] for s in page["stores"]]
+            totals.add(page["total"])
+        assert seen == expected and totals == {6}
+
+    def test_a_full_page_counts_the_total_and_a_short_one_does_not(self, tenant, tenant_api):
+        for i in range(4):
+            StoreFactory(owner=tenant, name=f"c-{i}")
+        with CaptureQueriesContext(connection) as full:
+            assert tenant_api.get("/api/v1/stores?limit=2").json()["total"] == 4
+        with CaptureQueriesContext(connection) as short:
+            assert tenant_api.get("/api/v1/stores?limit=3&offset=2").json()["total"] == 4
+        assert sum("COUNT(" in q["sql"].upper() for q in full.captured_queries) == 1
+        assert not any("COUNT(" in q["sql"].upper() for q in short.captured_queries)
+
+    def test_an_admins_list_of_other_tenants_stores_decrypts_nothing_twice(self, tenant, admin_api, monkeypatch):
+        for i in range(3):
+            ready_store(tenant, name=f"r-{i}")
+        first = admin_api.get("/api/v1/stores").json()["stores"]
+        from core import crypto
+
+        calls = []
+        monkeypatch.setattr(crypto, "decrypt_json", lambda token: calls.append(token) or {})
+        again = admin_api.get("/api/v1/stores").json()["stores"]
+        assert again == first and calls == []
+        assert {s["adminCredentials"]["password"] for s in again} == {"••••••••"}
 
 
 class TestGet:
