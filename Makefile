@@ -81,3 +81,9 @@ platform-down: venv
 lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The API benchmark (issue 20, bench/api): the platform's gunicorn against its own seeded database, wrk at 50
+## connections, 3 x 20 s per point; prints each endpoint against the original's figures and this run's floor.
+## BENCH_QUICK=1 for 1 x 5 s per point. Needs PostgreSQL and Redis (started here); installs Debian's wrk if missing.
+bench: venv services
+	$(PY) -m bench.api.run
