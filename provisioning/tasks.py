@@ -16,7 +16,6 @@ from provisioning.steps import TRANSIENT
 logger = logging.getLogger("storeplane.provisioning")
 
 _LIMITS = {
-    "acks_late": True,
     "soft_time_limit": settings.PROVISIONING_TASK_SOFT_TIME_LIMIT,
     "time_limit": settings.PROVISIONING_TASK_TIME_LIMIT,
 }
@@ -56,7 +55,7 @@ def delete_store(self, store_id: str) -> str:
     return _run_with_retries(self, services.delete, store_id)
 
 
-@shared_task(bind=True, name="provisioning.update_store_password", acks_late=True, soft_time_limit=120)
+@shared_task(bind=True, name="provisioning.update_store_password", soft_time_limit=120)
 def update_store_password(self, store_id: str) -> str:
     return services.update_store_password(store_id, task_id=self.request.id)
 

@@ -2,26 +2,37 @@
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from core.redis import get_redis, key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 PENDING = "pending"
+logger = logging.getLogger(__name__)
 
 
 def cooldown_remaining(user_id: str) -> int:
-    """Seconds left in the user's creation cooldown (0 when none)."""
-    ttl = get_redis().ttl(key("cooldown", str(user_id)))
+    """Seconds left in the user's creation cooldown (0 when none, or when Redis does not answer: the caller's
+    check in the database still holds then)."""
+    try:
+        ttl = get_redis().ttl(key("cooldown", str(user_id)))
+    except RedisError:
+        logger.warning("creation cooldown unknown: Redis unavailable; the database check applies")
+        return 0
     return max(int(ttl), 0)
 
 
 def start_cooldown(user_id: str) -> None:
     seconds = settings.STORE_CREATION_COOLDOWN_SECONDS
     if seconds > 0:
-        get_redis().set(key("cooldown", str(user_id)), "1", ex=seconds)
+        try:
+            get_redis().set(key("cooldown", str(user_id)), "1", ex=seconds)
+        except RedisError:  # after the commit: the store exists, and the database check stands in for the key
+            logger.warning("creation cooldown not recorded: Redis unavailable")
 
 
 def request_fingerprint(body: Any) -> str:
