@@ -19,10 +19,12 @@ from audit.services import audit_record
 from backups import engine, storage
 from backups.metrics import BACKUP_DURATION, BACKUPS, BACKUPS_OVERDUE
 from backups.models import IN_PROGRESS_STATES, MOVES, Backup, BackupSchedule, BackupStatus
+from core.crypto import is_unreadable
 from core.logging import request_id_var
 from provisioning import breaker, concurrency, kubectl, runner
 from provisioning.errors import CommandFailed, ProvisioningError, Superseded
 from provisioning.helm import tool_env
+from provisioning.services import SECRETS_UNREADABLE_REASON
 from provisioning.setup import component_pod
 from provisioning.steps import Attempt, reason_of, step
 from provisioning.values import helm_values, secret_values
@@ -227,6 +229,9 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
         store = Store.objects.select_related("owner").get(pk=backup.store_id)
         if store.status != S.READY:
             backup_mark_failed(backup_id=backup_id, reason=f"The store is no longer ready (status '{store.status}').")
+            return "failed"
+        if is_unreadable(store.secrets):
+            backup_mark_failed(backup_id=backup_id, reason=SECRETS_UNREADABLE_REASON)
             return "failed"
         secrets = dict(store.secrets or {})
         owner = concurrency.Ownership(store.id, S.READY, lock)

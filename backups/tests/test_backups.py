@@ -181,6 +181,17 @@ class TestWorker:
         backup.refresh_from_db()
         assert backup.status == B.FAILED and "deleting" in backup.failure_reason
 
+    def test_unreadable_secrets_fail_the_backup_with_the_reason(self, tenant, s3, no_cluster):
+        from stores.tests.helpers import make_unreadable
+
+        store = ready_store(tenant)
+        backup = services.backup_request(store_id=store.id, actor=tenant)
+        make_unreadable(store, "secrets")
+        assert services.run_backup(backup.id) == "failed"
+        backup.refresh_from_db()
+        assert backup.status == B.FAILED and "CREDENTIALS_ENCRYPTION_KEY" in backup.failure_reason
+        assert not (s3 / "stores" / store.id).exists()
+
     def test_retention_keeps_the_newest(self, tenant, s3, no_cluster):
         store = ready_store(tenant)
         ids = []
