@@ -27,8 +27,17 @@ IMAGE_PYTHON = "3.11.2"  # Debian bookworm's python3
 EXTRA_WHEEL = "async-timeout==5.0.1"
 REF = "storeplane.local/platform:local"
 # What the running platform does not need: tests, docs, benchmarks, the image build inputs and the storefront SPA
-# (its own image). Anything else tracked or new (not ignored) goes in, so the image runs the checkout as it is.
-EXCLUDED_PREFIXES = ("tests/", "docs/", "bench/", "scripts/localcluster/", "storefront/", ".github/")
+# (its own image), and this platform chart (the release, not the image, carries it). Anything else tracked or new
+# (not ignored) goes in, so the image runs the checkout as it is.
+EXCLUDED_PREFIXES = (
+    "tests/",
+    "docs/",
+    "bench/",
+    "scripts/localcluster/",
+    "storefront/",
+    ".github/",
+    "charts/storeplane/",
+)
 EXCLUDED_PARTS = ("tests",)
 
 
