@@ -292,7 +292,10 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
         )
     BACKUPS.labels(engine=store.engine, status=B.SUCCEEDED).inc()
     BACKUP_DURATION.labels(engine=store.engine).observe((time.monotonic() - began) * 1000)
-    apply_retention(store_id=store.id)
+    try:
+        apply_retention(store_id=store.id)
+    except storage.StorageError as error:  # the backup stands; the next one's retention tries again
+        logger.warning("backup %s: retention failed: %s", backup_id, error.message, extra={"store_id": store.id})
     return "succeeded"
 
 
