@@ -41,3 +41,21 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# A login's Argon2 hash takes 19 MiB (accounts.hashers). glibc serves a block that large with mmap and returns it on
+# free, but after the first such free it raises its mmap threshold to that size, so later blocks come from each
+# thread's arena and stay resident: every thread that ever hashed kept 19 MiB (bench/api: a worker at 201 MB after
+# a login burst, with two hashes at once at most). A fixed threshold keeps large blocks on mmap, returned at once.
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+def post_fork(server, worker):
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do not keep such blocks this way
+        pass
