@@ -22,7 +22,7 @@ from stores.api.serializers import (
     store_representation,
     validate_store_id,
 )
-from stores.exceptions import StoreAccessDenied, StoreConflict, StoreNotFound
+from stores.exceptions import StoreConflict
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -192,13 +192,9 @@ class StoresUnknownView(APIView):
 
 
 def _own_store(request: Request, store_id: str):
-    """The store if this user may act on it. Another tenant's store is a 404, as one that does not exist: these new
-    routes do not tell a tenant which ids exist (the contract's routes keep their 403)."""
-    store_id = validate_store_id(store_id)
-    try:
-        return selectors.store_get_for_user(request.user, store_id)
-    except StoreAccessDenied:
-        raise StoreNotFound(store_id) from None
+    """The store if this user may act on it: another tenant's store is the contract's 403 `Access denied.`, as on
+    the contract's own per-store routes, so a client sees one answer for one store whatever the route."""
+    return selectors.store_get_for_user(request.user, validate_store_id(store_id))
 
 
 def _lifecycle_action(request: Request, store_id: str, action, message: str, **kwargs) -> Response:
@@ -209,7 +205,7 @@ def _lifecycle_action(request: Request, store_id: str, action, message: str, **k
 
 class StoreSuspendView(APIView):
     @extend_schema(
-        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["stores"]
+        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 403, 404, 409)}, tags=["stores"]
     )
     def post(self, request: Request, store_id: str) -> Response:
         return _lifecycle_action(
@@ -222,7 +218,7 @@ class StoreSuspendView(APIView):
 
 class StoreResumeView(APIView):
     @extend_schema(
-        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["stores"]
+        request=None, responses={202: schemas.StoreActionResponse, **ERRORS(400, 401, 403, 404, 409)}, tags=["stores"]
     )
     def post(self, request: Request, store_id: str) -> Response:
         return _lifecycle_action(request, store_id, services.store_request_resume, "Store resumption initiated.")
@@ -254,7 +250,7 @@ class StoreUpgradeView(APIView):
 
 
 class StoreLifecycleView(APIView):
-    @extend_schema(responses={200: schemas.StoreLifecycleResponse, **ERRORS(400, 401, 404)}, tags=["stores"])
+    @extend_schema(responses={200: schemas.StoreLifecycleResponse, **ERRORS(400, 401, 403, 404)}, tags=["stores"])
     def get(self, request: Request, store_id: str) -> Response:
         store = _own_store(request, store_id)
         return Response({"lifecycle": store_lifecycle_representation(store)})

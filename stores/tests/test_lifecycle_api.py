@@ -1,7 +1,8 @@
 """The lifecycle routes (suspend, resume, upgrade, lifecycle): 202 with the store as the contract shows it, the
-state change audited with its actor and the worker's task queued; 409 in a wrong state, 404 for another tenant's
-store, validation errors as 400 in the envelope, each leaving the store, its audit trail and the queue untouched.
-And how lifecycle states read to the contract's clients (the React dashboard): always one of the six statuses."""
+state change audited with its actor and the worker's task queued; 409 in a wrong state, 403 for another tenant's
+store (as on the contract's per-store routes), validation errors as 400 in the envelope, each leaving the store,
+its audit trail and the queue untouched. And how lifecycle states read to the contract's clients (the React
+dashboard): always one of the six statuses."""
 
 import pytest
 
@@ -112,15 +113,15 @@ class TestRefused:
         unchanged(store, before)
 
     @pytest.mark.parametrize("action", ["suspend", "resume", "upgrade", "lifecycle"])
-    def test_another_tenants_store_is_404_and_changes_nothing(self, other_tenant, tenant_api, action):
+    def test_another_tenants_store_is_403_and_changes_nothing(self, other_tenant, tenant_api, action):
         store = StoreFactory(owner=other_tenant, status=L.SUSPENDED if action == "resume" else S.READY)
         before = row(store)
         if action == "lifecycle":
             response = tenant_api.get(f"/api/v1/stores/{store.id}/lifecycle")
         else:
             response = post(tenant_api, store, action, {"values": {"wordpress": {"image": {"tag": "x"}}}})
-        error = error_of(response, 404, "STORE_NOT_FOUND")
-        assert error["message"] == f"Store '{store.id}' not found"
+        error = error_of(response, 403, "FORBIDDEN")
+        assert error["message"] == "Access denied."
         unchanged(store, before)
 
     def test_an_unknown_store_is_404_and_a_malformed_id_400(self, tenant_api):
