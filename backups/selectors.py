@@ -5,16 +5,13 @@ from django.db.models import QuerySet
 from accounts.models import User
 from backups.models import Backup
 from stores import selectors as store_selectors
-from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import Store
 
 
 def store_for_backups(user: User, store_id: str) -> Store:
-    """The store if `user` may see it; another tenant's store is StoreNotFound, as one that does not exist."""
-    try:
-        return store_selectors.store_get_for_user(user, store_id)
-    except StoreAccessDenied:
-        raise StoreNotFound(store_id) from None
+    """The store if `user` may see it: StoreNotFound (404) or, for another tenant's store, StoreAccessDenied (the
+    contract's 403 `Access denied.`), the same answers as the store's own routes."""
+    return store_selectors.store_get_for_user(user, store_id)
 
 
 def backups_of(store: Store, *, limit: int = 50) -> QuerySet[Backup]:

@@ -21,13 +21,15 @@ from stores.api.serializers import validate_store_id
 
 
 class StoreBackupsView(APIView):
-    @extend_schema(responses={200: BackupListResponse, **ERRORS(400, 401, 404)}, tags=["backups"])
+    @extend_schema(responses={200: BackupListResponse, **ERRORS(400, 401, 403, 404)}, tags=["backups"])
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_for_backups(request.user, validate_store_id(store_id))
         backups = [backup_representation(b) for b in selectors.backups_of(store)]
         return Response({"backups": backups, "total": len(backups)})
 
-    @extend_schema(request=None, responses={202: BackupActionResponse, **ERRORS(400, 401, 404, 409)}, tags=["backups"])
+    @extend_schema(
+        request=None, responses={202: BackupActionResponse, **ERRORS(400, 401, 403, 404, 409)}, tags=["backups"]
+    )
     def post(self, request: Request, store_id: str) -> Response:
         store = selectors.store_for_backups(request.user, validate_store_id(store_id))
         backup = services.backup_request(store_id=store.id, actor=request.user, ip_address=client_ip(request))
@@ -38,13 +40,13 @@ class StoreBackupsView(APIView):
 
 
 class StoreBackupScheduleView(APIView):
-    @extend_schema(responses={200: ScheduleResponse, **ERRORS(400, 401, 404)}, tags=["backups"])
+    @extend_schema(responses={200: ScheduleResponse, **ERRORS(400, 401, 403, 404)}, tags=["backups"])
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_for_backups(request.user, validate_store_id(store_id))
         return Response(schedule_representation(BackupSchedule.objects.filter(store=store).first()))
 
     @extend_schema(
-        request=ScheduleSerializer, responses={200: ScheduleResponse, **ERRORS(400, 401, 404)}, tags=["backups"]
+        request=ScheduleSerializer, responses={200: ScheduleResponse, **ERRORS(400, 401, 403, 404)}, tags=["backups"]
     )
     def put(self, request: Request, store_id: str) -> Response:
         store = selectors.store_for_backups(request.user, validate_store_id(store_id))

@@ -1,5 +1,5 @@
 """Backups without a cluster, against a real local S3 endpoint (rclone serve s3): the API routes (202 audited and
-queued, 404 for another tenant's store, 409 in a wrong state or while one runs, the list), the worker's artifact
+queued, 403 for another tenant's store, 409 in a wrong state or while one runs, the list), the worker's artifact
 (parts streamed and hashed, manifest.json last with sizes, sha256s, values without secrets and secret names), a
 failed backup visible (status, reason, audit row, metric, store page), retention, and `restoreFrom` checks."""
 
@@ -58,10 +58,10 @@ class TestRequest:
         event = AuditEvent.objects.get(store_id=store.id, metadata__backupId=backup.id)
         assert event.actor_email == tenant.email and event.metadata["backupStatus"] == "requested"
 
-    def test_other_tenants_store_is_404_and_nothing_changes(self, tenant, other_api):
+    def test_other_tenants_store_is_403_and_nothing_changes(self, tenant, other_api):
         store = ready_store(tenant)
-        error_of(post_backup(other_api, store), 404, "STORE_NOT_FOUND")
-        error_of(other_api.get(f"/api/v1/stores/{store.id}/backups"), 404, "STORE_NOT_FOUND")
+        assert error_of(post_backup(other_api, store), 403, "FORBIDDEN")["message"] == "Access denied."
+        error_of(other_api.get(f"/api/v1/stores/{store.id}/backups"), 403, "FORBIDDEN")
         assert not Backup.objects.exists() and queued_tasks() == []
 
     @pytest.mark.parametrize("status", [S.PROVISIONING, S.FAILED, "suspended", S.DELETING])
@@ -218,6 +218,13 @@ class TestPageAndConsole:
         backup = Backup.objects.get(store=store)
         assert queued_tasks() == [(BACKUP_TASK, [backup.id], queued_tasks()[0][2])]
 
+    def test_page_button_on_another_tenants_store_is_refused_and_starts_nothing(self, tenant, other_tenant, client):
+        store = ready_store(tenant)
+        client.force_login(other_tenant)
+        assert client.post(f"/stores/{store.id}/backups").status_code == 403
+        assert client.post("/stores/store-0000ffff/backups").status_code == 404
+        assert not Backup.objects.exists() and queued_tasks() == []
+
     def test_console_action_calls_the_service(self, admin_user, tenant, client):
         ready, failed = ready_store(tenant), StoreFactory(owner=tenant, status=S.FAILED)
         client.force_login(admin_user)
@@ -354,12 +361,10 @@ class TestSchedule:
         error_of(tenant_api.put(url, body, format="json"), 400, "VALIDATION_ERROR")
         assert not BackupSchedule.objects.exists()
 
-    def test_other_tenant_is_404(self, tenant, other_api):
+    def test_other_tenant_is_403(self, tenant, other_api):
         store = ready_store(tenant)
         url = f"/api/v1/stores/{store.id}/backups/schedule"
-        error_of(
-            other_api.put(url, {"enabled": True, "everyHours": 6, "keep": 3}, format="json"), 404, "STORE_NOT_FOUND"
-        )
+        error_of(other_api.put(url, {"enabled": True, "everyHours": 6, "keep": 3}, format="json"), 403, "FORBIDDEN")
 
     def test_sweep_requests_due_backups_and_flags_overdue_ones(self, tenant):
         from datetime import timedelta
