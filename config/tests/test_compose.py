@@ -42,7 +42,8 @@ def test_named_volumes_and_no_public_ports():
 def test_image_runs_as_non_root_with_the_same_server_settings():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11-slim" in dockerfile
-    assert "\nUSER storeplane" in dockerfile
+    # Numeric, so the kubelet can check runAsNonRoot (charts/storeplane) without reading /etc/passwd.
+    assert "\nUSER 10001:10001" in dockerfile and "--uid 10001" in dockerfile and "--gid 10001 storeplane" in dockerfile
     assert "config/gunicorn.py" in dockerfile and (ROOT / "config" / "gunicorn.py").is_file()
 
 

@@ -1,8 +1,8 @@
 """Images the cluster itself needs, and the glue that imports every local image into containerd's k8s.io namespace.
 
-The `pause` sandbox image is ours (gcc -static of the k8s tree's build/pause/linux/pause.c). Until the images package
-(scripts.localcluster.images.build.build_all) is present, a busybox-static `toolbox` is made here so the cluster can be
-tested. Both are written as docker-archive tarballs directly from Python (no podman needed for a one-file image)."""
+The `pause` sandbox image is ours (gcc -static of the k8s tree's build/pause/linux/pause.c). When the store images
+are skipped (STOREPLANE_SKIP_IMAGES=1), a busybox-static `toolbox` is made here so the cluster can be tested. Both are
+written as docker-archive tarballs directly from Python (no podman needed for a one-file image)."""
 
 from __future__ import annotations
 
@@ -149,18 +149,23 @@ def build_toolbox() -> Path:
     return out
 
 
+# Built and imported on demand (scripts.localcluster.platformctl), not by `up`: kept, never pruned, by `up`.
+ON_DEMAND_REFS = {"storeplane.local/platform:local"}
+
+
 def wanted_images() -> dict[str, Path]:
     """ref -> docker-archive tarball for every image the cluster should hold."""
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
     images = {PAUSE_REF: build_pause()}
-    try:
-        from .images.build import build_all  # the images engineer's package; absent until it is merged
-    except ImportError:
-        build_all = None
-    if build_all is not None and not skip_store_images():
+    from .images.build import IMAGES, build_images
+
+    if not skip_store_images():
         started = time.monotonic()
+        # The platform's own image is not a store image: scripts.localcluster.platformctl stages its sources and
+        # builds it when the platform chart is installed (built here it would be an unstaged image refusing to start).
+        names = [name for name in IMAGES if name != "platform"]
         try:
-            images.update(build_all(STORE_IMAGES_CACHE))
+            images.update({result.ref: result.archive for result in build_images(STORE_IMAGES_CACHE, names)})
         except Exception as exc:  # noqa: BLE001 - any failure of the image build must name itself to the caller
             raise ClusterError(f"building the local store images failed: {exc}") from exc
         log(f"images package: {len(images) - 1} images ready in {time.monotonic() - started:.0f}s")
@@ -222,7 +227,7 @@ def import_images(address: Path, images: dict[str, Path]) -> list[str]:
         imported.append(ref)
         log(f"imported {ref} ({tarball.stat().st_size >> 20} MiB) in {time.monotonic() - started:.1f}s")
     if not skip_store_images():
-        prune(address, set(images))
+        prune(address, set(images) | ON_DEMAND_REFS)
     return imported
 
 

@@ -19,6 +19,7 @@ CONTRACT = {  # ref -> (user, exposed port) from the shared contract
     "storeplane.local/wordpress:local": ("33:33", 8080),
     "storeplane.local/medusa:local": ("1000:1000", 9000),
     "storeplane.local/storefront:local": ("101:101", 8080),
+    "storeplane.local/platform:local": ("10001:10001", 8000),  # ours (charts/storeplane), as the Dockerfile's user
 }
 IMAGES_DIR = Path(build.__file__).resolve().parent
 
