@@ -96,7 +96,6 @@ class TestList:
         }
         assert tenant_api.get("/api/v1/stores?status=failed").json()["total"] == 0
 
-
     def test_pages_at_the_boundaries_cover_every_store_once_newest_first_ties_by_id(self, tenant, tenant_api):
         from django.utils import timezone
 
