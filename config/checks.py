@@ -9,9 +9,11 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 STATIC_MANIFEST_MISSING = "storeplane.E001"
+# Our own tag, not Tags.staticfiles: collectstatic runs the staticfiles checks, and it is what writes the manifest.
+TAG = "storeplane"
 
 
-@checks.register(checks.Tags.staticfiles)
+@checks.register(TAG)
 def static_manifest_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """With DJANGO_DEBUG off, static files are served from collectstatic's manifest: without it, rendering any
     page raises ("Missing staticfiles manifest entry") and every page answers 500."""
