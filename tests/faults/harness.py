@@ -465,6 +465,10 @@ def apiserver_down() -> Iterator[None]:
             cluster._write_owner(owner)
             api = cluster.api_for(owner)
             wait_for(api.ready, 120, "kube-apiserver to answer again", interval=1)
+            # Still under the lock until the whole core is healthy again (the node Ready: the node controller marks
+            # it NotReady for a moment after the outage): an `up` elsewhere that found it unhealthy would rebuild the
+            # cluster under every other run.
+            wait_for(lambda: cluster.core_healthy(owner), 180, "the cluster's core to be healthy again", interval=1)
 
 
 def cluster_healthy() -> bool:
