@@ -16,7 +16,6 @@ logger = logging.getLogger("storeplane.backups")
 @shared_task(
     bind=True,
     name="backups.run_backup",
-    acks_late=True,
     soft_time_limit=settings.PROVISIONING_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.PROVISIONING_TASK_TIME_LIMIT,
 )

@@ -27,7 +27,7 @@ from core.errors import PlatformError
 from provisioning import concurrency, helm, ingress, kubectl
 from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout, Superseded
 from provisioning.models import Operation, ProvisioningRun, RunStatus
-from provisioning.services import SECRETS_UNREADABLE_REASON, _slot, remediate_release
+from provisioning.services import SECRETS_UNREADABLE_REASON, _slot, remediate_release, superseded
 from provisioning.steps import Attempt, reason_of, step
 from provisioning.values import ensure_secrets, helm_values, secret_values, store_host
 from stores import services as store_services
@@ -119,7 +119,7 @@ def _operate(
                 _fail(store_id, expected, f"{what} failed: internal error in the provisioning worker.")
             return "failed"
         except (Superseded, InvalidStateTransition) as moved_on:
-            _superseded(run, what, moved_on)
+            superseded(run, moved_on, what)
             return "superseded"
 
 
@@ -131,20 +131,6 @@ def _not_started(store: Store, reason: str) -> None:
 
 def _fail(store_id: str, expected: str, reason: str, **metadata: Any) -> None:
     store_services.store_mark_failed(store_id=store_id, reason=reason, metadata=metadata, expected=expected)
-
-
-def _superseded(run: Attempt, what: str, moved_on: Exception) -> None:
-    status = Store.objects.filter(pk=run.store.pk).values_list("status", flat=True).first()
-    message = (
-        f"{what} stopped, no longer the store's owner (status now {status}): {getattr(moved_on, 'message', moved_on)}"
-    )
-    logger.info("%s %s superseded: %s", run.operation, run.store.pk, message, extra={"store_id": run.store.pk})
-    audit_record(
-        event_type=EventType.INFO,
-        store=run.store,
-        message=message,
-        metadata={"action": "superseded", "operation": run.operation, "status": status},
-    )
 
 
 def _helm_upgrade(run: Attempt, ctx, values: dict[str, Any], *, wait: bool) -> helm.Release:
@@ -562,8 +548,7 @@ def recover(*, dry_run: bool = False) -> list[str]:
 
 # --- Celery tasks (thin) ----------------------------------------------------------------------------------------
 
-_LIMITS = {
-    "acks_late": True,
+_LIMITS = {  # acknowledged at start like every task (config/celery.py says why)
     "soft_time_limit": settings.PROVISIONING_TASK_SOFT_TIME_LIMIT,
     "time_limit": settings.PROVISIONING_TASK_TIME_LIMIT,
 }

@@ -153,15 +153,15 @@ def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None, fi
                 _fail(store_id, reason, expected=S.PROVISIONING)
             return "failed"
         except (Superseded, InvalidStateTransition) as moved_on:
-            _superseded(run, moved_on)
+            superseded(run, moved_on)
             return "superseded"
 
 
-def _superseded(run: Attempt, moved_on: Exception) -> None:
+def superseded(run: Attempt, moved_on: Exception, what: str | None = None) -> None:
     """The chain stopped because the store is no longer its own: one audit row says so, and nothing is marked (the
-    store's new owner, usually its deletion, goes on)."""
+    store's new owner, usually its deletion, goes on). `what` names the operation (the lifecycle chains' own)."""
     status = Store.objects.filter(pk=run.store.pk).values_list("status", flat=True).first()
-    what = "Provisioning" if run.operation == Operation.CREATE else "Deletion"
+    what = what or ("Provisioning" if run.operation == Operation.CREATE else "Deletion")
     message = (
         f"{what} stopped, no longer the store's owner (status now {status}): {getattr(moved_on, 'message', moved_on)}"
     )
@@ -276,7 +276,7 @@ def delete(store_id: str, *, attempt: int = 0, task_id: str | None = None, final
                 _fail(store_id, "Deletion failed: internal error in the provisioning worker.", expected=S.DELETING)
             return "failed"
         except (Superseded, InvalidStateTransition) as moved_on:
-            _superseded(run, moved_on)
+            superseded(run, moved_on)
             return "superseded"
 
 
