@@ -31,16 +31,13 @@ class RegisterView(APIView):
         lockout.registration_guard(request._request)  # before parsing: malformed attempts count too (contract)
         data = RegisterSerializer.parse(request.data)
         user = services.user_register(**data, request=request._request)
-        tokens = services.tokens_for(user)
-        return Response(
-            {
-                "message": "Registration successful.",
-                "user": user_summary(user),
-                "token": tokens.access,
-                "refresh": tokens.refresh,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(_signed_in("Registration successful.", user), status=status.HTTP_201_CREATED)
+
+
+def _signed_in(message: str, user) -> dict:
+    """The body of register and login (the contract's AuthResponse): the user and a fresh token pair."""
+    tokens = services.tokens_for(user)
+    return {"message": message, "user": user_summary(user), "token": tokens.access, "refresh": tokens.refresh}
 
 
 class LoginView(APIView):
@@ -53,15 +50,7 @@ class LoginView(APIView):
     def post(self, request: Request) -> Response:
         data = LoginSerializer.parse(request.data)
         user = services.user_authenticate(request=request._request, email=data["email"], password=data["password"])
-        tokens = services.tokens_for(user)
-        return Response(
-            {
-                "message": "Login successful.",
-                "user": user_summary(user),
-                "token": tokens.access,
-                "refresh": tokens.refresh,
-            }
-        )
+        return Response(_signed_in("Login successful.", user))
 
 
 class MeView(APIView):
