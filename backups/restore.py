@@ -20,7 +20,7 @@ from provisioning import breaker, kubectl, runner
 from provisioning.errors import CommandFailed
 from provisioning.helm import tool_env
 from provisioning.setup import _wp, component_pod, set_woocommerce_password
-from provisioning.steps import Attempt, StepContext, step
+from provisioning.steps import Attempt, step
 from stores.models import Engine, Store
 
 logger = logging.getLogger("storeplane.backups")
@@ -91,12 +91,11 @@ def verify_before_create(run: Attempt) -> None:
         Restore.objects.filter(pk=restore.pk).update(verified_at=timezone.now())
 
 
-def _load_part(ctx: StepContext, run: Attempt, store: Store, part: engine.Part, stored: dict, prefix: str) -> None:
+def _load_part(run: Attempt, store: Store, part: engine.Part, stored: dict, prefix: str) -> None:
     """Stream the stored part into its load command in the new store's pod (checked again as it streams: a part
     changed since verification makes the load fail)."""
     pod = component_pod(store, part.component)
     argv = kubectl.exec_argv(store.namespace, pod, part.container, list(part.load), stdin=True)
-    ctx.ran(argv)
     source = storage.verified_chunks(prefix + stored["file"], sha256=stored["sha256"], size=stored["size"])
     try:
         with breaker.guard(kubectl.BREAKER):
@@ -113,14 +112,14 @@ def _load_part(ctx: StepContext, run: Attempt, store: Store, part: engine.Part, 
         raise part_failure(error, f"Loading the {part.name}") from None
 
 
-def _rewrite_woocommerce(ctx: StepContext, store: Store, *, old_url: str, new_url: str, password: str) -> None:
+def _rewrite_woocommerce(store: Store, *, old_url: str, new_url: str, password: str) -> None:
     """The loaded database is the source's: its site URL, name and admin password become the new store's. The
     local wp stand-in has no `search-replace`, so the two URL options are set with `wp option update`, and the
     old URL in posts (content and guid, plain text, never serialized) is replaced in SQL."""
     pod = component_pod(store, "wordpress")
     for option in ("home", "siteurl"):
-        _wp(ctx, store, pod, "option", "update", option, new_url)
-    _wp(ctx, store, pod, "option", "update", "blogname", stdin=store.name.encode())
+        _wp(store, pod, "option", "update", option, new_url)
+    _wp(store, pod, "option", "update", "blogname", stdin=store.name.encode())
     if old_url and old_url != new_url:
         db = component_pod(store, "mariadb")
         # Constant SQL; the URLs arrive as session variables on stdin (never in argv), quoted for a SQL literal.
@@ -131,7 +130,7 @@ def _rewrite_woocommerce(ctx: StepContext, store: Store, *, old_url: str, new_ur
             "UPDATE wp_postmeta SET meta_value = REPLACE(meta_value, @old, @new) WHERE meta_value"
             " LIKE CONCAT('%', @old, '%') AND meta_value NOT LIKE 'a:%' AND meta_value NOT LIKE 'O:%';\n"
         )
-        result = kubectl.exec(
+        kubectl.exec(
             store.namespace,
             db,
             "mariadb",
@@ -139,8 +138,7 @@ def _rewrite_woocommerce(ctx: StepContext, store: Store, *, old_url: str, new_ur
             stdin=sql.encode(),
             timeout=120,
         )
-        ctx.ran(result.argv)
-    set_woocommerce_password(ctx, store, password=password)
+    set_woocommerce_password(store, password=password)
 
 
 def load_after_setup(run: Attempt, secrets: dict[str, str], storefront: str) -> None:
@@ -155,12 +153,11 @@ def load_after_setup(run: Attempt, secrets: dict[str, str], storefront: str) -> 
         stored = manifest["parts"].get(part.name)
         if stored is None:
             continue
-        with step(run, f"restore_{part.name}") as ctx:
-            _load_part(ctx, run, store, part, stored, prefix)
-    with step(run, "restore_rewrite") as ctx:
+        with step(run, f"restore_{part.name}"):
+            _load_part(run, store, part, stored, prefix)
+    with step(run, "restore_rewrite"):
         if store.engine == Engine.WOOCOMMERCE:
             _rewrite_woocommerce(
-                ctx,
                 store,
                 old_url=manifest.get("storefrontUrl") or "",
                 new_url=storefront,

@@ -194,10 +194,9 @@ def part_failure(error: CommandFailed, what: str) -> PartFailed:
 
 def _stream_part(run: Attempt, store: Store, part: engine.Part, key: str) -> storage.Written:
     """`kubectl exec` the part's dump in its pod, its stdout streamed into a multipart upload while hashed."""
-    with step(run, f"backup_{part.name}") as ctx:
+    with step(run, f"backup_{part.name}"):
         pod = component_pod(store, part.component)
         argv = kubectl.exec_argv(store.namespace, pod, part.container, list(part.dump))
-        ctx.ran(argv)
         writer = storage.HashingWriter(key)
         try:
             with breaker.guard(kubectl.BREAKER):

@@ -158,3 +158,23 @@ class DependencyUnavailable(ProvisioningError):
     code = "DEPENDENCY_UNAVAILABLE"
     default_message = "The platform's database or Redis did not answer; the worker retries."
     retryable = True
+
+
+class OperationFailed(ProvisioningError):
+    """A store operation that could not finish, as its task sees it (provisioning.services.Chain): the cause's code
+    and `retryable` flag, the reason the tenant reads (secrets removed, the operation named) and what the failure
+    records. The task alone decides whether to try again or to give up, and only giving up marks anything."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str,
+        retryable: bool,
+        cause: BaseException | None = None,
+        metadata: dict | None = None,
+    ) -> None:
+        super().__init__(reason, retryable=retryable)
+        self.code = code
+        self.cause = cause
+        self.metadata = {"errorCode": code, "retryable": retryable, **(metadata or {})}

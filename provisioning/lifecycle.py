@@ -22,14 +22,13 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import EventType
 from audit.services import audit_record
-from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from core.errors import PlatformError
-from provisioning import concurrency, helm, ingress, kubectl
-from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout, Superseded
+from provisioning import concurrency, helm, ingress, kubectl, services
+from provisioning.errors import OperationFailed, ProvisioningError, QueueFull, QueueTimeout, Superseded
 from provisioning.models import Operation, ProvisioningRun, RunStatus
-from provisioning.services import SECRETS_UNREADABLE_REASON, _slot, remediate_release, superseded
+from provisioning.services import remediate_release
 from provisioning.steps import Attempt, reason_of, step
-from provisioning.values import ensure_secrets, helm_values, secret_values, store_host
+from provisioning.values import helm_values, store_host
 from stores import services as store_services
 from stores.exceptions import InvalidStateTransition
 from stores.models import LIFECYCLE_IN_PROGRESS, LifecycleStatus, Store, StoreStatus
@@ -61,66 +60,10 @@ class LifecycleFailed(ProvisioningError):
     retryable = False
 
 
-# --- the chains' common frame --------------------------------------------------------------------------------------
+class UpgradeNotStarted(ProvisioningError):
+    """An upgrade's checks before helm failed: nothing was changed (retryable as its cause was)."""
 
-
-def _operate(
-    store_id: str,
-    *,
-    expected: str,
-    operation: str,
-    chain: Callable[[Attempt, dict[str, str], bool], str],
-    attempt: int,
-    task_id: str | None,
-    final: bool,
-) -> str:
-    """Run `chain` on the store if it is `expected`, holding its lock (and, inside, a slot): the frame of
-    services.provision. Returns the chain's outcome, "skipped" (not in `expected`), "failed" (the store was marked
-    failed with a reason), or "superseded" (the store moved on meanwhile: nothing marked). Raises a retryable
-    ProvisioningError when the task should try again (only when not `final`)."""
-    what = {Operation.SUSPEND: "Suspension", Operation.RESUME: "Resumption", Operation.UPGRADE: "Upgrade"}[operation]
-    with concurrency.store_lock(store_id) as lock:
-        store = Store.objects.select_related("owner").get(pk=store_id)
-        if store.status != expected:
-            logger.info("%s: %s is %s; nothing to do", operation, store_id, store.status, extra={"store_id": store_id})
-            return "skipped"
-        if is_unreadable(store.secrets) or is_unreadable(store.admin_credentials):
-            logger.error("%s %s: %s", operation, store_id, UNREADABLE_MESSAGE, extra={"store_id": store_id})
-            _fail(store_id, expected, SECRETS_UNREADABLE_REASON, errorCode="SECRETS_UNREADABLE")
-            return "failed"
-        secrets = ensure_secrets(store)
-        owner = concurrency.Ownership(store_id, expected, lock)
-        run = Attempt(store, operation, attempt, task_id, secret_values(store, secrets), owner.check)
-        try:
-            try:
-                with _slot(store, operation) as lease:
-                    owner.lease = lease
-                    return chain(run, secrets, final)
-            except (Superseded, InvalidStateTransition):
-                raise
-            except (QueueFull, QueueTimeout) as error:
-                reason = f"{what} deferred: " + reason_of(error, run.secrets)
-                if operation == Operation.UPGRADE:  # nothing was changed: the store serves on as it was
-                    _not_started(store, reason)
-                    return "not_started"
-                _fail(store_id, expected, reason, errorCode=error.code)
-            except SoftTimeLimitExceeded:
-                limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
-                _fail(store_id, expected, f"{what} did not finish within {limit} seconds.")
-            except ProvisioningError as error:
-                if error.retryable and not final:
-                    owner.check()
-                    logger.warning("%s %s: retryable failure, will retry: %s", operation, store_id, error.code)
-                    raise
-                reason = f"{what} failed: " + reason_of(error, run.secrets)
-                _fail(store_id, expected, reason, errorCode=error.code, retryable=error.retryable)
-            except Exception:
-                logger.exception("%s %s: internal error", operation, store_id)
-                _fail(store_id, expected, f"{what} failed: internal error in the provisioning worker.")
-            return "failed"
-        except (Superseded, InvalidStateTransition) as moved_on:
-            superseded(run, moved_on, what)
-            return "superseded"
+    code = "UPGRADE_NOT_STARTED"
 
 
 def _not_started(store: Store, reason: str) -> None:
@@ -129,20 +72,12 @@ def _not_started(store: Store, reason: str) -> None:
     store_services.store_finish_upgrade(store_id=store.id, outcome={**outcome, "finishedAt": _now()})
 
 
-def _fail(store_id: str, expected: str, reason: str, **metadata: Any) -> None:
-    store_services.store_mark_failed(store_id=store_id, reason=reason, metadata=metadata, expected=expected)
-
-
-def _helm_upgrade(run: Attempt, ctx, values: dict[str, Any], *, wait: bool) -> helm.Release:
+def _helm_upgrade(run: Attempt, values: dict[str, Any], *, wait: bool) -> helm.Release:
     """helm upgrade --install of the store's release with the platform's values file and `values` (secrets
     included) in a 0600 file removed afterwards, as the create chain installs it."""
     store = run.store
     with helm.values_file(values) as secrets_file:
         files = [Path(settings.HELM_CHART_PATH) / settings.HELM_VALUES_FILE, secrets_file]
-        argv = helm.upgrade_install_argv(
-            store.helm_release, settings.HELM_CHART_PATH, store.namespace, files, settings.HELM_TIMEOUT, wait
-        )
-        ctx.ran(argv)
         return helm.upgrade_install(
             store.helm_release, settings.HELM_CHART_PATH, store.namespace, files, wait=wait, secrets=run.secrets
         )
@@ -253,13 +188,13 @@ def wait_closed_page(host: str, timeout: float) -> None:
 # --- suspend and resume --------------------------------------------------------------------------------------------
 
 
-def _suspend_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
+def _suspend_chain(run: Attempt, secrets: dict[str, str]) -> str:
     store = run.store
-    with step(run, "release_check") as ctx:
-        remediate_release(store, ctx=ctx)
-    with step(run, "helm_suspend") as ctx:
+    with step(run, "release_check"):
+        remediate_release(store)
+    with step(run, "helm_suspend"):
         audit_record(event_type=EventType.INFO, store=store, message="Scaling the store to zero; closed page up")
-        _helm_upgrade(run, ctx, {**helm_values(store, secrets), "suspended": True}, wait=True)
+        _helm_upgrade(run, {**helm_values(store, secrets), "suspended": True}, wait=True)
     with step(run, "workloads_stopped"):
         wait_engine_pods_gone(store.namespace, timeout=settings.READINESS_TIMEOUT_SECONDS)
     with step(run, "closed_page"):
@@ -269,13 +204,13 @@ def _suspend_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
     return "suspended"
 
 
-def _resume_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
+def _resume_chain(run: Attempt, secrets: dict[str, str]) -> str:
     store = run.store
-    with step(run, "release_check") as ctx:
-        remediate_release(store, ctx=ctx)
-    with step(run, "helm_resume") as ctx:
+    with step(run, "release_check"):
+        remediate_release(store)
+    with step(run, "helm_resume"):
         audit_record(event_type=EventType.INFO, store=store, message="Restoring the store's replicas")
-        _helm_upgrade(run, ctx, {**helm_values(store, secrets), "suspended": False}, wait=False)
+        _helm_upgrade(run, {**helm_values(store, secrets), "suspended": False}, wait=False)
     with step(run, "readiness"):
         wait_healthy(store.namespace, timeout=settings.READINESS_TIMEOUT_SECONDS)
     with step(run, "served"):
@@ -286,30 +221,20 @@ def _resume_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
     return "ready"
 
 
-def suspend(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or resume after a crash) the suspension of a suspending store. Returns "suspended" or as _operate."""
-    return _operate(
-        store_id,
-        expected=L.SUSPENDING,
-        operation=Operation.SUSPEND,
-        chain=_suspend_chain,
-        attempt=attempt,
-        task_id=task_id,
-        final=final,
-    )
+SUSPEND = services.Chain(Operation.SUSPEND, L.SUSPENDING, "Suspension", _suspend_chain)
+RESUME = services.Chain(Operation.RESUME, L.RESUMING, "Resumption", _resume_chain)
 
 
-def resume(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or resume after a crash) the reopening of a resuming store. Returns "ready" or as _operate."""
-    return _operate(
-        store_id,
-        expected=L.RESUMING,
-        operation=Operation.RESUME,
-        chain=_resume_chain,
-        attempt=attempt,
-        task_id=task_id,
-        final=final,
-    )
+def suspend(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Run (or resume after a crash) the suspension of a suspending store once. Returns "suspended" or as
+    services.Chain.once."""
+    return SUSPEND.once(store_id, attempt=attempt, task_id=task_id)
+
+
+def resume(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Run (or resume after a crash) the reopening of a resuming store once. Returns "ready" or as
+    services.Chain.once."""
+    return RESUME.once(store_id, attempt=attempt, task_id=task_id)
 
 
 # --- upgrade with automatic rollback -------------------------------------------------------------------------------
@@ -327,7 +252,7 @@ def _check_health(store: Store, *, fail_fast: bool = True) -> None:
     ingress.wait_until_served(store.engine, host, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
 
 
-def _upgrade_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
+def _upgrade_chain(run: Attempt, secrets: dict[str, str]) -> str:
     store = run.store
     target = dict(store.pending_upgrade or {})
     to_version = str(target.get("chartVersion") or "")
@@ -338,21 +263,19 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
         "values": target.get("values") or {},
     }
     try:
-        with step(run, "release_check") as ctx:
-            remediate_release(store, ctx=ctx)
+        with step(run, "release_check"):
+            remediate_release(store)
         with step(run, "previous_revision"):
             previous = _served_revision(store)
             if previous is None:
                 raise LifecycleFailed("The release has no revision that served: nothing to roll back to.")
     except ProvisioningError as error:
-        if error.retryable and not final:
-            raise  # nothing changed yet: the task tries again later
-        # Nothing was changed: the store serves as before; the upgrade is recorded as not started.
-        _not_started(store, reason_of(error, run.secrets))
-        return "not_started"
+        # Nothing was changed: the task may try again; if it gives up, the store serves on as before and the upgrade
+        # is recorded as not started.
+        raise UpgradeNotStarted(reason_of(error, run.secrets), retryable=error.retryable) from error
     outcome["fromRevision"] = previous
     try:
-        with step(run, "helm_upgrade") as ctx:
+        with step(run, "helm_upgrade"):
             audit_record(
                 event_type=EventType.HELM_INSTALL,
                 store=store,
@@ -360,7 +283,7 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
                 metadata={"action": "upgrade", "fromRevision": previous, "values": outcome["values"]},
             )
             store.chart_values = new_values  # helm_values lays the store's chart values over the platform's
-            _helm_upgrade(run, ctx, helm_values(store, secrets), wait=False)
+            _helm_upgrade(run, helm_values(store, secrets), wait=False)
         with step(run, "health"):
             _check_health(store)
     except (Superseded, InvalidStateTransition, SoftTimeLimitExceeded):
@@ -386,21 +309,19 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str], final: bool) -> str:
 def _rollback(run: Attempt, revision: int, why: str) -> None:
     """helm rollback to `revision`, replace the pods the failed revision broke (a StatefulSet never replaces a pod
     that is not ready by itself), and check the store serves again. A failure here is the upgrade's final failure:
-    LifecycleFailed with both reasons, and the store is marked failed by _operate."""
+    LifecycleFailed with both reasons, and the store is marked failed when the task gives up."""
     store = run.store
     try:
-        with step(run, "rollback") as ctx:
+        with step(run, "rollback"):
             audit_record(
                 event_type=EventType.RECOVERY,
                 store=store,
                 message=f"Upgrade failed ({why}); rolling back to revision {revision}",
                 metadata={"action": "upgrade_rollback", "revision": revision},
             )
-            ctx.ran(helm.rollback_argv(store.helm_release, store.namespace, revision, settings.HELM_TIMEOUT, False))
             helm.rollback(store.helm_release, store.namespace, revision, wait=False)
             broken = broken_pods(kubectl.get_pods_json(store.namespace))
             if broken:
-                ctx.ran(kubectl.delete_pods_argv(store.namespace, sorted(broken)))
                 kubectl.delete_pods(store.namespace, sorted(broken))
         with step(run, "rollback_health"):
             _check_health(store, fail_fast=False)
@@ -410,18 +331,26 @@ def _rollback(run: Attempt, revision: int, why: str) -> None:
         ) from error
 
 
-def upgrade(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or re-run after a crash) the upgrade of an upgrading store. Returns "upgraded", "rolled_back",
-    "not_started", or as _operate ("failed" when even the rollback failed)."""
-    return _operate(
-        store_id,
-        expected=L.UPGRADING,
-        operation=Operation.UPGRADE,
-        chain=_upgrade_chain,
-        attempt=attempt,
-        task_id=task_id,
-        final=final,
-    )
+def _upgrade_given_up(store_id: str, error: OperationFailed) -> str:
+    """An upgrade that changed nothing (its checks before helm, or the queue refused it) is recorded as not started
+    and the store serves on; one that failed after (even its rollback) leaves the store failed."""
+    if isinstance(error.cause, UpgradeNotStarted | QueueFull | QueueTimeout):
+        store = Store.objects.get(pk=store_id)
+        if store.status != L.UPGRADING:
+            return "skipped"
+        reason = error.cause.message if isinstance(error.cause, UpgradeNotStarted) else error.message
+        _not_started(store, reason)
+        return "not_started"
+    return services.mark_failed(UPGRADE, store_id, error)
+
+
+UPGRADE = services.Chain(Operation.UPGRADE, L.UPGRADING, "Upgrade", _upgrade_chain, record=_upgrade_given_up)
+
+
+def upgrade(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Run (or re-run after a crash) the upgrade of an upgrading store once. Returns "upgraded", "rolled_back",
+    "not_started", or as services.Chain.once ("failed" when even the rollback failed)."""
+    return UPGRADE.once(store_id, attempt=attempt, task_id=task_id)
 
 
 def _now() -> str:
@@ -554,7 +483,7 @@ _LIMITS = {  # acknowledged at start like every task (config/celery.py says why)
 }
 
 
-def _with_retries(task, operation, store_id: str) -> str:
+def _with_retries(task, operation: services.Chain, store_id: str) -> str:
     """provisioning.tasks' retry policy (backoff with jitter, transient outages, a redelivered copy yielding), the
     same for these chains as for create and delete (imported late: tasks imports this module to register it)."""
     from provisioning.tasks import _run_with_retries
@@ -564,17 +493,17 @@ def _with_retries(task, operation, store_id: str) -> str:
 
 @shared_task(bind=True, name=store_services.SUSPEND_TASK, **_LIMITS)
 def suspend_store(self, store_id: str) -> str:
-    return _with_retries(self, suspend, store_id)
+    return _with_retries(self, SUSPEND, store_id)
 
 
 @shared_task(bind=True, name=store_services.RESUME_TASK, **_LIMITS)
 def resume_store(self, store_id: str) -> str:
-    return _with_retries(self, resume, store_id)
+    return _with_retries(self, RESUME, store_id)
 
 
 @shared_task(bind=True, name=store_services.UPGRADE_TASK, **_LIMITS)
 def upgrade_store(self, store_id: str) -> str:
-    return _with_retries(self, upgrade, store_id)
+    return _with_retries(self, UPGRADE, store_id)
 
 
 @shared_task(name=store_services.FLEET_UPGRADE_TASK, acks_late=False)

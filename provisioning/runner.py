@@ -82,6 +82,27 @@ def checking_owner(check: Callable[[], None] | None) -> Iterator[None]:
         owner_check.reset(token)
 
 
+# While a step runs, where the commands it starts are recorded (provisioning.steps.StepContext.ran): every command
+# lands in its step's row, redacted, as it starts (so one that fails or times out is there too), whoever calls it.
+command_log: ContextVar[Callable[[list[str]], None] | None] = ContextVar("command_log", default=None)
+
+
+@contextlib.contextmanager
+def recording(sink: Callable[[list[str]], None] | None) -> Iterator[None]:
+    """Every command run in the block is handed, redacted, to `sink` as it starts."""
+    token = command_log.set(sink)
+    try:
+        yield
+    finally:
+        command_log.reset(token)
+
+
+def _record(safe_argv: list[str]) -> None:
+    sink = command_log.get()
+    if sink is not None:
+        sink(list(safe_argv))
+
+
 def _communicate(
     proc: subprocess.Popen, stdin: bytes | None, *, deadline: float, check_owner: Callable[[], None] | None
 ) -> tuple[bytes, bytes]:
@@ -132,6 +153,7 @@ def run(
     check_owner = owner_check.get()
     if check_owner is not None:
         check_owner()  # a chain that no longer owns its store starts nothing more
+    _record(safe_argv)
     started = time.monotonic()
     try:
         # A new session makes the child a process-group leader, so a timeout kills its children too.
@@ -219,6 +241,7 @@ def pipe(
     argv = [os.fspath(a) for a in argv]
     secrets = [s for s in secrets if s]
     safe_argv = redact_argv(argv, secrets)
+    _record(safe_argv)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(

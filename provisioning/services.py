@@ -1,11 +1,13 @@
 """The provisioning chain: create and delete a store in its own namespace with helm and kubectl, under the store's
-lock and a global concurrency slot. Each step is recorded (provisioning.steps); every state change goes through
-stores.services, so it is checked by the state machine and audited. Tasks (provisioning.tasks) only call these."""
+lock and a global concurrency slot, in the frame every store operation shares (Chain: run, then the task retries
+or gives up). Each step is recorded (provisioning.steps); every state change goes through stores.services, so it
+is checked by the state machine and audited. Tasks (provisioning.tasks) only call these."""
 
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from celery import current_app
@@ -17,7 +19,7 @@ from audit.services import audit_record
 from core import metrics
 from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from provisioning import concurrency, helm, ingress, kubectl
-from provisioning.errors import ProvisioningError, QueueFull, QueueTimeout, Superseded
+from provisioning.errors import OperationFailed, ProvisioningError, QueueFull, QueueTimeout, StoreBusy, Superseded
 from provisioning.models import Operation
 from provisioning.setup import setup_engine
 from provisioning.steps import Attempt, reason_of, step
@@ -90,71 +92,145 @@ def _observe_semaphore(semaphore) -> None:
     metrics.PROVISIONING_CONCURRENT_OPERATIONS.set(stats.get("active", 0))
 
 
-def _fail(store_id: str, reason: str, *, expected: str | None = None, **metadata) -> None:
-    """Mark the store failed; with `expected`, only from that status (InvalidStateTransition otherwise: the store
-    moved on while the chain failed, and it is not the chain's to mark any more)."""
+# --- the frame every store operation runs in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A store operation as its task runs it (provisioning.tasks): `run` does the work under the store's lock and a
+    slot of the global semaphore and raises OperationFailed for what it could not finish, retryable or not; the
+    task alone decides whether to try again or to give up, and `give_up` then records the failure. Create, delete,
+    the lifecycle chains and password propagation all have this shape."""
+
+    operation: str  # provisioning.models.Operation
+    expected: str  # the status the chain works in, the only one its failure is recorded from
+    what: str  # how its reasons name it ("Deletion failed: ...")
+    steps: Callable[[Attempt, dict[str, str]], str] | None = None
+    # An operation with a frame of its own instead of steps (password propagation: a ready store, no release
+    # changed, no slot of the semaphore); it raises OperationFailed the same way.
+    body: Callable[..., str] | None = None
+    # Before the status check (create: a requested store starts provisioning).
+    start: Callable[[Store], None] | None = None
+    # A deletion needs no secret: a store whose secrets no key decrypts can still be deleted.
+    needs_secrets: bool = True
+    # A deletion waits for a create chain it superseded to let go of the lock (within one ownership poll).
+    waits_for_lock: bool = False
+    # Create's reasons are the cause's own; the others' say which operation failed.
+    named_reasons: bool = True
+    # How a given-up failure is recorded, when not by marking the store failed (an upgrade that changed nothing).
+    record: Callable[[str, OperationFailed], str] | None = None
+
+    def run(self, store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+        if self.body is not None:
+            return self.body(store_id, attempt=attempt, task_id=task_id)
+        return _operate(self, store_id, attempt=attempt, task_id=task_id)
+
+    def give_up(self, store_id: str, error: OperationFailed) -> str:
+        if self.record is not None:
+            return self.record(store_id, error)
+        return mark_failed(self, store_id, error)
+
+    def once(self, store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+        """Run without retries: what an operator's command, a fleet wave or a test wants."""
+        try:
+            return self.run(store_id, attempt=attempt, task_id=task_id)
+        except OperationFailed as error:
+            return self.give_up(store_id, error)
+
+    def reason(self, kind: str, text: str = "") -> str:
+        if kind == "internal":
+            if not self.named_reasons:
+                return "Internal error in the provisioning worker; operators have been notified."
+            return f"{self.what} failed: internal error in the provisioning worker."
+        if kind == "timeout":
+            return f"{self.what} did not finish within {settings.PROVISIONING_TASK_SOFT_TIME_LIMIT} seconds."
+        return f"{self.what} {kind}: {text}" if self.named_reasons else text
+
+
+def _operate(chain: Chain, store_id: str, *, attempt: int, task_id: str | None) -> str:
+    """Returns the chain's outcome, "skipped" (the store is not in `chain.expected`) or "superseded" (the store
+    moved on meanwhile, e.g. an operator force-deleted it: the chain stopped and marked nothing); raises
+    OperationFailed."""
+    wait = settings.STORE_LOCK_WAIT_SECONDS if chain.waits_for_lock else 0
+    with concurrency.store_lock(store_id, wait=wait) as lock:
+        store = Store.objects.select_related("owner").get(pk=store_id)
+        if chain.start is not None:
+            chain.start(store)
+            store = Store.objects.select_related("owner").get(pk=store_id)
+        if store.status != chain.expected:
+            logger.info(
+                "%s: %s is %s; nothing to do", chain.operation, store_id, store.status, extra={"store_id": store_id}
+            )
+            return "skipped"
+        if (is_unreadable(store.secrets) or is_unreadable(store.admin_credentials)) and chain.needs_secrets:
+            # New secrets would lock the release out of its own database: an operator restores the key.
+            logger.error("%s %s: %s", chain.operation, store_id, UNREADABLE_MESSAGE, extra={"store_id": store_id})
+            raise OperationFailed(SECRETS_UNREADABLE_REASON, code="SECRETS_UNREADABLE", retryable=False)
+        secrets = ensure_secrets(store) if chain.needs_secrets else dict(_readable(store.secrets))
+        owner = concurrency.Ownership(store_id, chain.expected, lock)
+        run = Attempt(store, chain.operation, attempt, task_id, secret_values(store, secrets), owner.check)
+        try:
+            try:
+                with _slot(store, chain.operation) as lease:
+                    owner.lease = lease
+                    assert chain.steps is not None  # a Chain has steps or a body
+                    return chain.steps(run, secrets)
+            except (Superseded, InvalidStateTransition):
+                raise
+            except (QueueFull, QueueTimeout) as error:
+                # The queue's refusal is the answer, not a fault to retry: the tenant retries when it is less busy.
+                reason = chain.reason("deferred", reason_of(error, run.secrets))
+                raise OperationFailed(reason, code=error.code, retryable=False, cause=error) from error
+            except SoftTimeLimitExceeded as error:
+                raise OperationFailed(chain.reason("timeout"), code="TIMEOUT", retryable=False) from error
+            except ProvisioningError as error:
+                if error.retryable:
+                    owner.check()  # a chain that lost the store hands it over instead of asking for a retry
+                    logger.warning("%s %s: retryable failure: %s", chain.operation, store_id, error.code)
+                reason = chain.reason("failed", reason_of(error, run.secrets))
+                raise OperationFailed(reason, code=error.code, retryable=error.retryable, cause=error) from error
+            except Exception as error:
+                logger.exception("%s %s: internal error", chain.operation, store_id)
+                raise OperationFailed(chain.reason("internal"), code="INTERNAL_ERROR", retryable=False) from error
+        except (Superseded, InvalidStateTransition) as moved_on:
+            superseded(run, moved_on, chain.what)
+            return "superseded"
+
+
+def _readable(secrets: dict | None) -> dict:
+    return {} if is_unreadable(secrets) else (secrets or {})
+
+
+def mark_failed(chain: Chain, store_id: str, error: OperationFailed) -> str:
+    """The task gave up: the store is marked failed with the reason, under its lock, from the chain's own status
+    only (a store that moved on meanwhile is its new owner's; a copy of the task that holds it ends it)."""
     try:
-        store_services.store_mark_failed(store_id=store_id, reason=reason, metadata=metadata, expected=expected)
-    except InvalidStateTransition:
-        raise
-    except ProvisioningError:
-        raise
-    except Exception:
-        logger.exception("could not mark %s failed", store_id)
-        raise
+        with concurrency.store_lock(store_id, wait=settings.STORE_LOCK_WAIT_SECONDS):
+            store_services.store_mark_failed(
+                store_id=store_id, reason=error.message, metadata=error.metadata, expected=chain.expected
+            )
+    except StoreBusy:
+        logger.info("%s %s: another operation holds the store; it ends it", chain.operation, store_id)
+        return "yielded"
+    except InvalidStateTransition as moved_on:
+        store = Store.objects.get(pk=store_id)
+        superseded(Attempt(store, chain.operation), moved_on, chain.what)
+        return "superseded"
+    return "failed"
 
 
 # --- create -------------------------------------------------------------------------------------------------------
 
 
-def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or resume) the create chain. Returns "ready", "failed", "skipped" or "superseded" (the store moved on,
-    e.g. an operator force-deleted it: the chain stopped and marked nothing); raises a retryable
-    ProvisioningError when the task should try again later (only when `final` is False)."""
-    with concurrency.store_lock(store_id) as lock:
-        store = Store.objects.select_related("owner").get(pk=store_id)
-        if store.status == S.REQUESTED:
-            store = store_services.store_start_provisioning(store_id=store_id)
-        elif store.status != S.PROVISIONING:
-            logger.info("provision: %s is %s; nothing to do", store_id, store.status, extra={"store_id": store_id})
-            return "skipped"
-        store = Store.objects.select_related("owner").get(pk=store_id)
-        if is_unreadable(store.secrets) or is_unreadable(store.admin_credentials):
-            # Generating new secrets would lock the release out of its own database: an operator restores the key.
-            logger.error("provision %s: %s", store_id, UNREADABLE_MESSAGE, extra={"store_id": store_id})
-            _fail(store_id, SECRETS_UNREADABLE_REASON, errorCode="SECRETS_UNREADABLE")
-            return "failed"
-        secrets = ensure_secrets(store)
-        owner = concurrency.Ownership(store_id, S.PROVISIONING, lock)
-        run = Attempt(store, Operation.CREATE, attempt, task_id, secret_values(store, secrets), owner.check)
-        try:
-            try:
-                with _slot(store, "create") as lease:
-                    owner.lease = lease
-                    _create_chain(run, secrets)
-                return "ready"
-            except (Superseded, InvalidStateTransition):
-                raise
-            except (QueueFull, QueueTimeout) as error:
-                _fail(store_id, reason_of(error, run.secrets), expected=S.PROVISIONING, errorCode=error.code)
-            except SoftTimeLimitExceeded:
-                limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
-                _fail(store_id, f"Provisioning did not finish within {limit} seconds.", expected=S.PROVISIONING)
-            except ProvisioningError as error:
-                if error.retryable and not final:
-                    owner.check()  # a chain that lost the store hands it over instead of asking for a retry
-                    logger.warning("provision %s: retryable failure, will retry: %s", store_id, error.code)
-                    raise
-                reason = reason_of(error, run.secrets)
-                _fail(store_id, reason, expected=S.PROVISIONING, errorCode=error.code, retryable=error.retryable)
-            except Exception:
-                logger.exception("provision %s: internal error", store_id)
-                reason = "Internal error in the provisioning worker; operators have been notified."
-                _fail(store_id, reason, expected=S.PROVISIONING)
-            return "failed"
-        except (Superseded, InvalidStateTransition) as moved_on:
-            superseded(run, moved_on)
-            return "superseded"
+def _start_provisioning(store: Store) -> None:
+    if store.status == S.REQUESTED:
+        store_services.store_start_provisioning(store_id=store.id)
+
+
+def provision(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Run (or resume) the create chain once, giving up on a failure. Returns "ready", "failed", "skipped" or
+    "superseded". The task runs CREATE with retries."""
+    return CREATE.once(store_id, attempt=attempt, task_id=task_id)
 
 
 def superseded(run: Attempt, moved_on: Exception, what: str | None = None) -> None:
@@ -174,20 +250,19 @@ def superseded(run: Attempt, moved_on: Exception, what: str | None = None) -> No
     )
 
 
-def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
+def _create_chain(run: Attempt, secrets: dict[str, str]) -> str:
     store = run.store
     ns, release = store.namespace, store.helm_release
     for before in BEFORE_CREATE:
         before(run)
     with step(run, "namespace"):
         kubectl.create_namespace(ns, namespace_labels(store))
-    with step(run, "release_check") as ctx:
-        remediate_release(store, ctx=ctx)
-    with step(run, "helm_install") as ctx:
+    with step(run, "release_check"):
+        remediate_release(store)
+    with step(run, "helm_install"):
         audit_record(event_type=EventType.HELM_INSTALL, store=store, message=f"Installing release {release}")
         with helm.values_file(helm_values(store, secrets)) as secrets_file:
             files = [Path(settings.HELM_CHART_PATH) / settings.HELM_VALUES_FILE, secrets_file]
-            ctx.ran(helm.upgrade_install_argv(release, settings.HELM_CHART_PATH, ns, files, settings.HELM_TIMEOUT))
             helm.upgrade_install(release, settings.HELM_CHART_PATH, ns, files, secrets=run.secrets)
     with step(run, "readiness"):
         for workload in kubectl.list_workloads(ns):
@@ -196,8 +271,8 @@ def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
         host = ingress.wait_for_address(ns, timeout=settings.STORE_SERVE_TIMEOUT_SECONDS)
         storefront = store_url(host)
     email, password = admin_email(store), secrets["adminPassword"]
-    with step(run, "engine_setup") as ctx:
-        setup_engine(ctx, store, url=storefront, email=email, password=password)
+    with step(run, "engine_setup"):
+        setup_engine(store, url=storefront, email=email, password=password)
     for after in AFTER_ENGINE_SETUP:
         after(run, secrets, storefront)
     # After setup: WordPress answers its installer (a redirect) until `wp core install` has run.
@@ -215,9 +290,15 @@ def _create_chain(run: Attempt, secrets: dict[str, str]) -> None:
         )
     if ready.provisioning_duration_ms:
         metrics.STORE_PROVISIONING_DURATION.labels(engine=store.engine).observe(ready.provisioning_duration_ms)
+    return "ready"
 
 
-def remediate_release(store: Store, *, ctx=None) -> str:
+CREATE = Chain(
+    Operation.CREATE, S.PROVISIONING, "Provisioning", _create_chain, start=_start_provisioning, named_reasons=False
+)
+
+
+def remediate_release(store: Store) -> str:
     """A release left pending-* by a killed worker is rolled back to the revision that last served, or removed
     if it never served (the helm-controller way); a release that served is never uninstalled. Needs the lock."""
     decision = helm.decide_recovery(helm.history(store.helm_release, store.namespace))
@@ -238,49 +319,14 @@ def remediate_release(store: Store, *, ctx=None) -> str:
 # --- delete -------------------------------------------------------------------------------------------------------
 
 
-def delete(store_id: str, *, attempt: int = 0, task_id: str | None = None, final: bool = True) -> str:
-    """Run (or resume) the deletion chain: uninstall, delete the namespace, wait (bounded) until it is gone, then
-    deleted. Anything left behind leaves the store failed with the reason, never "deleted". Waits up to
-    STORE_LOCK_WAIT_SECONDS for the store's lock (a create chain it superseded lets go within a poll)."""
-    with concurrency.store_lock(store_id, wait=settings.STORE_LOCK_WAIT_SECONDS) as lock:
-        store = Store.objects.select_related("owner").get(pk=store_id)
-        if store.status != S.DELETING:
-            logger.info("delete: %s is %s; nothing to do", store_id, store.status, extra={"store_id": store_id})
-            return "skipped"
-        # Uninstalling needs no secret: a store whose secrets no key decrypts can still be deleted.
-        known = {} if is_unreadable(store.secrets) else (store.secrets or {})
-        owner = concurrency.Ownership(store_id, S.DELETING, lock)
-        run = Attempt(store, Operation.DELETE, attempt, task_id, secret_values(store, known), owner.check)
-        try:
-            try:
-                with _slot(store, "delete") as lease:
-                    owner.lease = lease
-                    _delete_chain(run)
-                return "deleted"
-            except (Superseded, InvalidStateTransition):
-                raise
-            except (QueueFull, QueueTimeout) as error:
-                reason = "Deletion deferred: " + reason_of(error, run.secrets)
-                _fail(store_id, reason, expected=S.DELETING, errorCode=error.code)
-            except SoftTimeLimitExceeded:
-                limit = settings.PROVISIONING_TASK_SOFT_TIME_LIMIT
-                _fail(store_id, f"Deletion did not finish within {limit} seconds.", expected=S.DELETING)
-            except ProvisioningError as error:
-                if error.retryable and not final:
-                    owner.check()
-                    raise
-                reason = "Deletion failed: " + reason_of(error, run.secrets)
-                _fail(store_id, reason, expected=S.DELETING, errorCode=error.code)
-            except Exception:
-                logger.exception("delete %s: internal error", store_id)
-                _fail(store_id, "Deletion failed: internal error in the provisioning worker.", expected=S.DELETING)
-            return "failed"
-        except (Superseded, InvalidStateTransition) as moved_on:
-            superseded(run, moved_on)
-            return "superseded"
+def delete(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Run (or resume) the deletion chain once: uninstall, delete the namespace, wait (bounded) until it is gone,
+    then deleted. Anything left behind leaves the store failed with the reason, never "deleted". The task runs
+    DELETE with retries."""
+    return DELETE.once(store_id, attempt=attempt, task_id=task_id)
 
 
-def _delete_chain(run: Attempt) -> None:
+def _delete_chain(run: Attempt, secrets: dict[str, str]) -> str:
     store = run.store
     ns = store.namespace
     with step(run, "helm_uninstall"):
@@ -296,6 +342,10 @@ def _delete_chain(run: Attempt) -> None:
             raise DeletionIncomplete(f"Namespace {ns} was still terminating after {timeout} seconds.")
     with step(run, "deleted"):
         store_services.store_mark_deleted(store_id=store.id, message="Store deleted; namespace and release removed")
+    return "deleted"
+
+
+DELETE = Chain(Operation.DELETE, S.DELETING, "Deletion", _delete_chain, needs_secrets=False, waits_for_lock=True)
 
 
 # --- password propagation -----------------------------------------------------------------------------------------
@@ -332,8 +382,9 @@ def propagate_password(*, user, new_password: str) -> dict:
     }
 
 
-def update_store_password(store_id: str, *, task_id: str | None = None) -> str:
-    """Apply a pending admin password to one ready store (WP-CLI or the Medusa admin API), then keep it."""
+def _apply_password(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
+    """Apply a pending admin password to one ready store (WP-CLI or the Medusa admin API), then keep it. Raises
+    OperationFailed naming the pending change it could not apply (its id, never the password)."""
     from provisioning.setup import set_medusa_password, set_woocommerce_password
 
     with concurrency.store_lock(store_id):
@@ -343,23 +394,46 @@ def update_store_password(store_id: str, *, task_id: str | None = None) -> str:
         if not new_password or store.status != S.READY:
             return "skipped"
         old_password = current.get("adminPassword", "")
-        run = Attempt(store, Operation.PASSWORD, 0, task_id, [new_password, old_password])
+        pending = {"pendingId": current.get("pendingAdminPasswordId")}
+        run = Attempt(store, Operation.PASSWORD, attempt, task_id, [new_password, old_password])
         try:
-            with step(run, "admin_password") as ctx:
+            with step(run, "admin_password"):
                 if store.engine == Engine.WOOCOMMERCE:
-                    set_woocommerce_password(ctx, store, password=new_password)
+                    set_woocommerce_password(store, password=new_password)
                 else:
                     set_medusa_password(
-                        ctx, store, email=admin_email(store), old_password=old_password, password=new_password
+                        store, email=admin_email(store), old_password=old_password, password=new_password
                     )
+        except ProvisioningError as error:
+            reason = PASSWORD_NOT_UPDATED + reason_of(error, run.secrets)
+            raise OperationFailed(
+                reason, code=error.code, retryable=error.retryable, cause=error, metadata=pending
+            ) from error
         except Exception as error:
-            store_services.store_settle_admin_password(store_id=store.id, password=new_password, applied=False)
-            audit_record(
-                event_type=EventType.WARNING,
-                store=store,
-                message="Store admin password not updated (the old one still works): " + reason_of(error, run.secrets),
-            )
-            return "failed"
+            logger.exception("admin password %s: internal error", store_id)
+            reason = PASSWORD_NOT_UPDATED + reason_of(error, run.secrets)
+            raise OperationFailed(reason, code="INTERNAL_ERROR", retryable=False, metadata=pending) from error
         store_services.store_settle_admin_password(store_id=store.id, password=new_password, applied=True)
         audit_record(event_type=EventType.INFO, store=store, message="Store admin password updated")
         return "updated"
+
+
+PASSWORD_NOT_UPDATED = "Store admin password not updated (the old one still works): "  # noqa: S105  (a message)
+
+
+def _password_not_applied(store_id: str, error: OperationFailed) -> str:
+    """The task gave up: the pending change it tried stops being pending (a newer one stays for its own task), and
+    the store's activity log says the old password still works."""
+    store = store_services.store_settle_admin_password(
+        store_id=store_id, pending_id=error.metadata.get("pendingId"), applied=False
+    )
+    audit_record(event_type=EventType.WARNING, store=store, message=error.message)
+    return "failed"
+
+
+PASSWORD = Chain(Operation.PASSWORD, S.READY, "Password change", body=_apply_password, record=_password_not_applied)
+
+
+def update_store_password(store_id: str, *, task_id: str | None = None) -> str:
+    """Apply a pending admin password once, giving up on a failure (the task retries PASSWORD)."""
+    return PASSWORD.once(store_id, task_id=task_id)

@@ -9,7 +9,6 @@ from django.conf import settings
 
 from provisioning import kubectl
 from provisioning.errors import CommandFailed, ProvisioningError
-from provisioning.steps import StepContext
 from provisioning.values import ensure_secrets
 from stores.models import Engine, Store
 
@@ -128,27 +127,25 @@ def component_pod(store: Store, component: str) -> str:
     return running[0].name
 
 
-def _exec(ctx: StepContext, store: Store, pod: str, container: str, argv: list[str], **kwargs):
+def _exec(store: Store, pod: str, container: str, argv: list[str], **kwargs):
     timeout = kwargs.pop("timeout", settings.ENGINE_SETUP_TIMEOUT_SECONDS)
-    result = kubectl.exec(store.namespace, pod, container, argv, timeout=timeout, **kwargs)
-    ctx.ran(result.argv)
-    return result
+    return kubectl.exec(store.namespace, pod, container, argv, timeout=timeout, **kwargs)
 
 
 def _wp_options() -> list[str]:
     return [f"--path={settings.WORDPRESS_PATH}"] if settings.WORDPRESS_PATH else []
 
 
-def _wp(ctx: StepContext, store: Store, pod: str, *args: str, **kwargs):
-    return _exec(ctx, store, pod, "wordpress", ["wp", *args, *_wp_options()], **kwargs)
+def _wp(store: Store, pod: str, *args: str, **kwargs):
+    return _exec(store, pod, "wordpress", ["wp", *args, *_wp_options()], **kwargs)
 
 
-def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, password: str) -> None:
+def setup_woocommerce(store: Store, *, url: str, email: str, password: str) -> None:
     """Install WordPress (once), then make it a shop: WooCommerce active, the theme, WooCommerce's pages, the store
     options, Cash on Delivery, pretty permalinks and the sample products, each exactly once."""
     pod = component_pod(store, "wordpress")
     try:
-        _wp(ctx, store, pod, "core", "is-installed")
+        _wp(store, pod, "core", "is-installed")
         installed = True
     except CommandFailed as error:
         if error.returncode != 1:
@@ -156,7 +153,6 @@ def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, p
         installed = False
     if not installed:
         _wp(
-            ctx,
             store,
             pod,
             "core",
@@ -175,7 +171,7 @@ def setup_woocommerce(ctx: StepContext, store: Store, *, url: str, email: str, p
     seed = ["sh", "-c", WOOCOMMERCE_SEED_PRODUCTS, "sh", next(iter(_wp_options()), ""), *products]
     for script in (configure, seed):
         try:
-            _exec(ctx, store, pod, "wordpress", script)
+            _exec(store, pod, "wordpress", script)
         except CommandFailed as error:
             if error.returncode == WOOCOMMERCE_INACTIVE:
                 raise EngineSetupFailed("WooCommerce did not activate.") from error
@@ -196,10 +192,9 @@ def woocommerce_step_failure(error: CommandFailed) -> str | None:
     return f"{reason}: {said}" if said else f"{reason}."
 
 
-def set_woocommerce_password(ctx: StepContext, store: Store, *, password: str) -> None:
+def set_woocommerce_password(store: Store, *, password: str) -> None:
     pod = component_pod(store, "wordpress")
     _wp(
-        ctx,
         store,
         pod,
         "user",
@@ -215,18 +210,18 @@ class MedusaLoginRefused(EngineSetupFailed):
     """The admin API refused the admin's login (before `medusa user` has run, or with a wrong password)."""
 
 
-def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -> dict:
+def setup_medusa(store: Store, *, email: str, password: str) -> dict:
     """Seed the shop as the store's admin, creating the admin user first when the admin API does not know it yet.
     The seed logs in, so a re-run or retry (the admin exists) is one exec; `medusa user` (which boots a second
     Medusa in the pod for ~20 s) runs only when the login is refused. Returns the seed's report."""
     pod = component_pod(store, "medusa")
     try:
-        return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+        return seed_medusa(store, pod=pod, email=email, password=password)
     except MedusaLoginRefused:
         pass
     env = {"ADMIN_EMAIL": email, "ADMIN_PASSWORD": password}
     try:
-        _exec(ctx, store, pod, "medusa", ["sh", "-c", MEDUSA_CREATE_USER], env=env)
+        _exec(store, pod, "medusa", ["sh", "-c", MEDUSA_CREATE_USER], env=env)
     except CommandFailed as error:
         if "already exists" not in error.stderr_tail and "duplicate key" not in error.stderr_tail:
             raise
@@ -234,7 +229,7 @@ def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -
     # a few tries, a few seconds apart, before the login counts as refused.
     for tries_left in range(MEDUSA_LOGIN_TRIES - 1, -1, -1):
         try:
-            return seed_medusa(ctx, store, pod=pod, email=email, password=password)
+            return seed_medusa(store, pod=pod, email=email, password=password)
         except MedusaLoginRefused:
             if not tries_left:
                 raise
@@ -242,7 +237,7 @@ def setup_medusa(ctx: StepContext, store: Store, *, email: str, password: str) -
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def seed_medusa(ctx: StepContext, store: Store, *, pod: str, email: str, password: str) -> dict:
+def seed_medusa(store: Store, *, pod: str, email: str, password: str) -> dict:
     """Seed the shop through the image's seed (Medusa's own services, inside the running server): the store's name
     and currency, the region with the manual providers, two shipping options, the 8 products, and the storefront's
     publishable key with the platform's id. It creates only what is missing, so a retry or re-run doubles nothing.
@@ -253,7 +248,7 @@ def seed_medusa(ctx: StepContext, store: Store, *, pod: str, email: str, passwor
     # and a name such as "store" would then mask the report's keys too.
     argv = ["node", MEDUSA_SEED_CLIENT, store.name]
     try:
-        result = _exec(ctx, store, pod, "medusa", argv, env=env)
+        result = _exec(store, pod, "medusa", argv, env=env)
     except CommandFailed as error:
         reason = _seed_reason(error.stderr_tail)
         if error.returncode == MEDUSA_SEED_LOGIN_REFUSED:
@@ -279,10 +274,9 @@ def _seed_reason(stderr: str) -> str:
     return lines[-1][len(MEDUSA_SEED_MARKER) :] if lines else "no reason given"
 
 
-def check_medusa_login(ctx: StepContext, store: Store, *, pod: str, email: str, password: str) -> None:
+def check_medusa_login(store: Store, *, pod: str, email: str, password: str) -> None:
     try:
         _exec(
-            ctx,
             store,
             pod,
             "medusa",
@@ -294,7 +288,7 @@ def check_medusa_login(ctx: StepContext, store: Store, *, pod: str, email: str, 
         raise EngineSetupFailed("The Medusa admin user cannot log in to the admin API.") from error
 
 
-def set_medusa_password(ctx: StepContext, store: Store, *, email: str, old_password: str, password: str) -> None:
+def set_medusa_password(store: Store, *, email: str, old_password: str, password: str) -> None:
     """Medusa v1 has no CLI for it: the admin API changes the password (login with the old one first)."""
     pod = component_pod(store, "medusa")
     script = (
@@ -307,12 +301,12 @@ def set_medusa_password(ctx: StepContext, store: Store, *, email: str, old_passw
         ".catch(()=>process.exit(2))"
     )
     env = {"ADMIN_EMAIL": email, "OLD_PASSWORD": old_password, "NEW_PASSWORD": password}
-    _exec(ctx, store, pod, "medusa", ["node", "-e", script], env=env, timeout=60)
-    check_medusa_login(ctx, store, pod=pod, email=email, password=password)
+    _exec(store, pod, "medusa", ["node", "-e", script], env=env, timeout=60)
+    check_medusa_login(store, pod=pod, email=email, password=password)
 
 
-def setup_engine(ctx: StepContext, store: Store, *, url: str, email: str, password: str) -> None:
+def setup_engine(store: Store, *, url: str, email: str, password: str) -> None:
     if store.engine == Engine.WOOCOMMERCE:
-        setup_woocommerce(ctx, store, url=url, email=email, password=password)
+        setup_woocommerce(store, url=url, email=email, password=password)
     else:
-        setup_medusa(ctx, store, email=email, password=password)
+        setup_medusa(store, email=email, password=password)

@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 
 from core import metrics
 from core.logging import request_id_var, step_var, store_id_var
-from provisioning.errors import CommandError, DependencyUnavailable, ProvisioningError
+from provisioning.errors import DependencyUnavailable, ProvisioningError
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.redaction import redact
-from provisioning.runner import checking_owner
+from provisioning.runner import checking_owner, recording
 from stores.models import Store
 
 logger = logging.getLogger("storeplane.provisioning")
@@ -82,13 +82,15 @@ def _polling(check: Callable[[], None] | None) -> Callable[[], None] | None:
 
 @dataclass
 class StepContext:
-    """What a running step may add to its row: the (already redacted) argv of the commands it ran."""
+    """What a running step adds to its row: the (already redacted) argv of every command it started, handed over by
+    the runner (provisioning.runner.recording). A poll that runs the same command again is recorded once."""
 
     run: ProvisioningRun
     argv: list[list[str]] = field(default_factory=list)
 
     def ran(self, argv: list[str]) -> None:
-        self.argv.append(list(argv))
+        if not self.argv or self.argv[-1] != argv:
+            self.argv.append(list(argv))
 
 
 @dataclass
@@ -144,7 +146,7 @@ def step(attempt: Attempt, name: str) -> Iterator[StepContext]:
     status, error_text, trace = RunStatus.SUCCEEDED, "", ""
     try:
         try:
-            with checking_owner(_polling(attempt.owner_check)):
+            with checking_owner(_polling(attempt.owner_check)), recording(ctx.ran):
                 yield ctx
         except TRANSIENT as error:
             # The step's own writes (an audit row, a transition) found the database or Redis down: retryable.
@@ -152,8 +154,6 @@ def step(attempt: Attempt, name: str) -> Iterator[StepContext]:
     except BaseException as exc:
         if isinstance(exc, ProvisioningError):
             status, error_text = RunStatus.FAILED, reason_of(exc, attempt.secrets)
-            if isinstance(exc, CommandError) and getattr(exc, "argv", None):
-                ctx.ran(list(exc.argv))
         else:
             status, error_text = RunStatus.ERRORED, reason_of(exc, attempt.secrets)
             trace = redact(traceback.format_exc(), attempt.secrets)

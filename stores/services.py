@@ -5,6 +5,7 @@ enqueues the worker's task on commit."""
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -479,19 +480,36 @@ def store_update_secrets(*, store_id: str, change: SecretsChange, credentials: S
 
 
 def store_set_pending_admin_password(*, store_id: str, password: str) -> Store:
-    """A password change waits, encrypted in the store's secrets, for the worker that applies it to the store."""
-    return store_update_secrets(store_id=store_id, change=lambda current: {**current, "pendingAdminPassword": password})
+    """A password change waits, encrypted in the store's secrets, for the worker that applies it to the store; its
+    id (not secret) names it in a failure, so giving up on one never drops a newer change."""
+    return store_update_secrets(
+        store_id=store_id,
+        change=lambda current: {
+            **current,
+            "pendingAdminPassword": password,
+            "pendingAdminPasswordId": uuid.uuid4().hex,
+        },
+    )
 
 
-def store_settle_admin_password(*, store_id: str, password: str, applied: bool) -> Store:
-    """The worker is done with `password`: if `applied`, it becomes the store's admin password (secrets and the
-    credentials shown to the owner). Either way it stops being pending, unless a newer one took its place."""
+def store_settle_admin_password(
+    *, store_id: str, applied: bool, password: str | None = None, pending_id: str | None = None
+) -> Store:
+    """The worker is done with a pending change, `password` (applied: it becomes the store's admin password, in
+    its secrets and the credentials shown to the owner) or the one `pending_id` names (given up). Either way it
+    stops being pending, unless a newer one took its place."""
 
     def settle(current: dict[str, Any]) -> dict[str, Any]:
         if applied:
             current["adminPassword"] = password
-        if current.get("pendingAdminPassword") == password:
-            current.pop("pendingAdminPassword")
+        same = (
+            current.get("pendingAdminPassword") == password
+            if password is not None
+            else current.get("pendingAdminPasswordId") == pending_id  # None: a change recorded before ids
+        )
+        if same:
+            current.pop("pendingAdminPassword", None)
+            current.pop("pendingAdminPasswordId", None)
         return current
 
     def show(current: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from audit.models import AuditEvent
 from provisioning import concurrency, services
-from provisioning.errors import ClusterUnreachable
+from provisioning.errors import ClusterUnreachable, OperationFailed
 from provisioning.ingress import StoreNotServed
 from provisioning.models import ProvisioningRun, RunStatus
 from stores import services as store_services
@@ -135,10 +135,11 @@ def test_a_helm_failure_fails_the_store_with_a_readable_reason_and_no_secret(clu
 def test_an_unreachable_cluster_is_retried_then_fails(cluster):
     cluster.control.set(kubectl="unreachable")
     store = StoreFactory()
-    with pytest.raises(ClusterUnreachable):
-        services.provision(store.id, final=False)
-    assert Store.objects.get(pk=store.pk).status == "provisioning"  # the task will try again
-    assert services.provision(store.id, attempt=1, final=True) == "failed"
+    with pytest.raises(OperationFailed) as raised:
+        services.CREATE.run(store.id)
+    assert raised.value.retryable and isinstance(raised.value.cause, ClusterUnreachable)
+    assert Store.objects.get(pk=store.pk).status == "provisioning"  # nothing marked: the task decides
+    assert services.provision(store.id, attempt=1) == "failed"  # the last try gives up
     store.refresh_from_db()
     assert store.status == "failed" and "connect" in store.failure_reason.lower()
 
@@ -197,9 +198,10 @@ def test_a_store_no_controller_takes_is_retried_then_fails_with_that_reason(clus
     settings.STORE_SERVE_TIMEOUT_SECONDS = 1
     cluster.control.set(kubectl="no-controller")
     store = StoreFactory()
-    with pytest.raises(StoreNotServed):
-        services.provision(store.id, final=False)
-    assert Store.objects.get(pk=store.pk).status == "provisioning"  # the task will try again
+    with pytest.raises(OperationFailed) as raised:
+        services.CREATE.run(store.id)
+    assert raised.value.retryable and isinstance(raised.value.cause, StoreNotServed)
+    assert Store.objects.get(pk=store.pk).status == "provisioning"  # nothing marked: the task decides
     assert services.provision(store.id, attempt=1) == "failed"
     store.refresh_from_db()
     assert store.status == "failed" and "ingress controller" in store.failure_reason

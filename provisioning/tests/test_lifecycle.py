@@ -475,7 +475,7 @@ def test_an_upgrade_that_cannot_start_leaves_the_store_serving_as_it_was(life, m
         raise QueueFull("The provisioning queue is full (10 waiting, 3 running).")
         yield
 
-    monkeypatch.setattr(lifecycle, "_slot", full)
+    monkeypatch.setattr(lifecycle.services, "_slot", full)
     assert lifecycle.upgrade(queued_out.id) == "not_started"
     for store, why in (
         (no_release, "The release has no revision that served: nothing to roll back to."),

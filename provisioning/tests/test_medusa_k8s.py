@@ -13,7 +13,7 @@ from django.conf import settings
 
 from provisioning import services
 from provisioning.models import Operation, ProvisioningRun
-from provisioning.setup import setup_medusa
+from provisioning.setup import MEDUSA_SEED_CLIENT, setup_medusa
 from provisioning.steps import Attempt, step
 from provisioning.tests.test_chain_k8s import explain, new_store, real_cluster  # noqa: F401 (a fixture)
 from provisioning.tests.test_woocommerce_k8s import install_release
@@ -78,8 +78,8 @@ def test_medusa_setup_on_a_real_store_seeds_the_shop_once_and_a_rerun_doubles_no
     reports, durations = [], []
     for _ in range(2):  # the second run is what a retry of the step (or a re-run of setup) does
         started = time.monotonic()
-        with step(run, "engine_setup") as ctx:
-            reports.append(setup_medusa(ctx, store, email=admin_email(store), password=secrets["adminPassword"]))
+        with step(run, "engine_setup"):
+            reports.append(setup_medusa(store, email=admin_email(store), password=secrets["adminPassword"]))
         durations.append(time.monotonic() - started)
     print(f"setup_medusa: first run {durations[0]:.1f}s, second run {durations[1]:.1f}s")
     first, second = reports
@@ -93,9 +93,18 @@ def test_medusa_setup_on_a_real_store_seeds_the_shop_once_and_a_rerun_doubles_no
 
     # The runs' rows hold no secret: the password and the key travelled on stdin only.
     rows = ProvisioningRun.objects.filter(store=store, step="engine_setup").order_by("id")
-    # A row lists the commands that succeeded. The first run: `medusa user` (after the seed's refused login), the
-    # seed; the re-run: the seed alone.
-    assert [len(row.argv) for row in rows] == [2, 1]
+
+    # A row lists every command its step started, as the runner started it. The first run: the pod lookup, the seed
+    # (its login refused), `medusa user`, the seed again; the re-run: the pod lookup and the seed alone.
+    def program(argv: list[str]) -> list[str]:
+        if "exec" in argv:
+            return argv[argv.index("--") + 1 :][:2]
+        return ["get", "pods"] if "get" in argv and "pods" in argv else argv
+
+    programs = [[program(argv) for argv in row.argv] for row in rows]
+    seed = ["node", MEDUSA_SEED_CLIENT]
+    assert programs[0][:4] == [["get", "pods"], seed, ["sh", "-c"], seed], programs
+    assert programs[1] == [["get", "pods"], seed], programs
     argv = json.dumps([row.argv for row in rows])
     assert secrets["adminPassword"] not in argv and secrets["publishableKey"] not in argv
     assert all(a[a.index("-c") + 1] == "medusa" for row in rows for a in row.argv)

@@ -1,16 +1,21 @@
 """Password propagation to ready stores (the worker side with scripted tools, and the API's bounded wait), and the
 tasks' retry decisions."""
 
+import dataclasses
+
 import pytest
 
+from audit.models import AuditEvent, EventType
 from provisioning import services, tasks
-from provisioning.errors import ClusterUnreachable
+from provisioning.errors import OperationFailed
 from provisioning.models import ProvisioningRun, RunStatus
+from stores import services as store_services
 from stores.models import Store
 from stores.tests.factories import StoreFactory
 from stores.tests.helpers import UNREADABLE_TOKEN, make_unreadable, stored
 
 pytestmark = pytest.mark.django_db
+UNREACHABLE = "The Kubernetes cluster could not be reached."
 
 
 def ready_woo(owner=None, password="old-admin-pass"):  # noqa: S107
@@ -85,8 +90,8 @@ def test_a_password_changed_again_while_the_worker_applies_the_first_is_not_lost
     another_process_writes(store.id, pendingAdminPassword="first-pass!")
     real = setup.set_woocommerce_password
 
-    def apply_while_the_tenant_changes_it_again(ctx, store, *, password):
-        real(ctx, store, password=password)
+    def apply_while_the_tenant_changes_it_again(store, *, password):
+        real(store, password=password)
         another_process_writes(store.id, pendingAdminPassword="second-pass!")
 
     monkeypatch.setattr(setup, "set_woocommerce_password", apply_while_the_tenant_changes_it_again)
@@ -114,20 +119,80 @@ def test_a_store_whose_secrets_no_key_decrypts_is_reported_and_the_others_still_
     assert stored(unreadable)[2] == UNREADABLE_TOKEN
 
 
-def test_a_retryable_failure_becomes_a_celery_retry(monkeypatch, settings):
+def test_a_retryable_failure_becomes_a_celery_retry_and_marks_nothing(monkeypatch, settings):
     settings.PROVISIONING_TASK_MAX_RETRIES = 3
+    store = StoreFactory(status="provisioning")
     seen = {}
 
-    def failing(store_id, *, attempt, task_id, final):
-        seen.update(attempt=attempt, final=final)
-        raise ClusterUnreachable(argv=["kubectl"], returncode=1, stderr_tail="Unable to connect to the server")
+    def failing(store_id, *, attempt, task_id):  # the operation sees no "final" flag: the task decides
+        seen.update(attempt=attempt)
+        raise OperationFailed(UNREACHABLE, code="CLUSTER_UNREACHABLE", retryable=True)
 
-    monkeypatch.setattr(services, "provision", failing)
+    monkeypatch.setattr(services, "CREATE", dataclasses.replace(services.CREATE, body=failing))
     from celery.exceptions import Retry
 
     with pytest.raises(Retry):
-        tasks.provision_store.apply(args=["store-00000000"], throw=True)
-    assert seen == {"attempt": 0, "final": False}
+        tasks.provision_store.apply(args=[store.id], throw=True)
+    assert seen == {"attempt": 0}
+    store.refresh_from_db()
+    assert (store.status, store.failure_reason) == ("provisioning", None)
+
+
+def test_the_last_retry_gives_up_and_the_operation_records_its_failure(monkeypatch, settings):
+    settings.PROVISIONING_TASK_MAX_RETRIES = 0
+    store = StoreFactory(status="provisioning")
+
+    def failing(store_id, *, attempt, task_id):
+        raise OperationFailed(UNREACHABLE, code="CLUSTER_UNREACHABLE", retryable=True)
+
+    monkeypatch.setattr(services, "CREATE", dataclasses.replace(services.CREATE, body=failing))
+    assert tasks.provision_store.apply(args=[store.id], throw=True).get() == "failed"
+    store.refresh_from_db()
+    assert (store.status, store.failure_reason) == ("failed", UNREACHABLE)
+    event = AuditEvent.objects.filter(store_id=store.id, new_status="failed").get()
+    assert event.metadata["errorCode"] == "CLUSTER_UNREACHABLE" and event.metadata["retryable"] is True
+
+
+def test_a_password_the_cluster_could_not_take_is_retried_by_the_task_then_given_up(cluster, settings):
+    """The password task has the chains' shape: a retryable failure is a Celery retry with nothing settled; the
+    last try gives up, the old password still works and the activity log says so."""
+    from celery.exceptions import Retry
+
+    cluster.control.set(kubectl="unreachable")
+    store = ready_woo()
+    store_services.store_set_pending_admin_password(store_id=store.id, password="n3w-pass!")
+    settings.PROVISIONING_TASK_MAX_RETRIES = 2
+    with pytest.raises(Retry):
+        tasks.update_store_password.apply(args=[store.id], throw=True)
+    assert Store.objects.get(pk=store.pk).secrets["pendingAdminPassword"] == "n3w-pass!"  # still waiting
+
+    settings.PROVISIONING_TASK_MAX_RETRIES = 0
+    assert tasks.update_store_password.apply(args=[store.id], throw=True).get() == "failed"
+    store.refresh_from_db()
+    assert store.secrets == {"adminPassword": "old-admin-pass"} and store.admin_credentials["password"] == (
+        "old-admin-pass"
+    )
+    warning = AuditEvent.objects.filter(store_id=store.id, event_type=EventType.WARNING).latest("created_at")
+    assert warning.message.startswith("Store admin password not updated (the old one still works): ")
+    assert "n3w-pass!" not in warning.message
+
+
+def test_giving_up_on_a_password_keeps_a_newer_change_for_its_own_task(cluster, monkeypatch):
+    from provisioning import setup
+
+    cluster.control.set(kubectl="setup")
+    store = ready_woo()
+    store_services.store_set_pending_admin_password(store_id=store.id, password="first-pass!")
+    real = setup.set_woocommerce_password
+
+    def fail_while_the_tenant_changes_it_again(store, *, password):
+        store_services.store_set_pending_admin_password(store_id=store.id, password="second-pass!")
+        real(store, password=password)
+
+    monkeypatch.setattr(setup, "set_woocommerce_password", fail_while_the_tenant_changes_it_again)
+    assert services.update_store_password(store.id) == "failed"
+    secrets = Store.objects.get(pk=store.pk).secrets
+    assert secrets["adminPassword"] == "old-admin-pass" and secrets["pendingAdminPassword"] == "second-pass!"
 
 
 def test_generating_missing_secrets_keeps_what_another_process_wrote_meanwhile():

@@ -189,3 +189,24 @@ def test_timed_out_command_leaks_no_secret(fake_tool, caplog):
     assert SECRET not in str(caught.value) + " ".join(caught.value.argv) + caught.value.stderr_tail
     assert SECRET not in _everything_logged(caplog)
     assert os.path.basename(str(tool.path)) in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_every_command_a_step_starts_lands_in_its_row_redacted_the_failing_one_too():
+    """The runner records into the current step whatever starts a command (no caller hands argv over); a poll that
+    repeats the same command is recorded once; outside a step nothing is recorded."""
+    from provisioning.models import Operation, ProvisioningRun, RunStatus
+    from provisioning.steps import Attempt, step
+    from stores.tests.factories import StoreFactory
+
+    store = StoreFactory()
+    ok, fails = [sys.executable, "-c", "pass", SECRET], [sys.executable, "-c", "import sys; sys.exit(3)"]
+    runner.run(ok, timeout=30, secrets=[SECRET])  # no step: nowhere to record it
+    with pytest.raises(CommandFailed), step(Attempt(store, Operation.CREATE, secrets=[SECRET]), "probe"):
+        runner.run(ok, timeout=30, secrets=[SECRET])
+        runner.run(ok, timeout=30, secrets=[SECRET])
+        runner.run(fails, timeout=30)
+    row = ProvisioningRun.objects.get(store=store)
+    assert (row.step, row.status) == ("probe", RunStatus.FAILED)
+    assert row.argv == [[sys.executable, "-c", "pass", "***"], fails]
+    assert SECRET not in str(row.argv)

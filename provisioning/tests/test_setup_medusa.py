@@ -74,8 +74,8 @@ def medusa_store(fake_kubectl, db):
 
 def run_setup(store, secrets):
     attempt = Attempt(store, Operation.CREATE, 0, None, secret_values(store, secrets))
-    with step(attempt, "engine_setup") as ctx:
-        return setup_medusa(ctx, store, email="owner@example.com", password=secrets["adminPassword"])
+    with step(attempt, "engine_setup"):
+        return setup_medusa(store, email="owner@example.com", password=secrets["adminPassword"])
 
 
 def execs(tool) -> list[dict]:
