@@ -11,7 +11,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from core.queries import PkLookup
 from stores.exceptions import StoreAccessDenied, StoreNotFound
-from stores.models import Store, StoreStatus
+from stores.models import LifecycleStatus, Store, StoreStatus, contract_status
 
 # What the API and the pages read of a store: `secrets` (helm's) never, and the admin credentials as their stored
 # token, decrypted only for a viewer who sees them in plain (stores.api.serializers): an admin's page of other
@@ -79,11 +79,19 @@ def store_get_for_user(user: User, store_id: str) -> Store:
     return store
 
 
+# The stored states each contract status stands for: a list filtered by a status returns the stores whose
+# representation shows that status (suspended reads as ready, upgrading as provisioning: stores.models).
+STATES_OF_CONTRACT_STATUS: dict[str, tuple[str, ...]] = {
+    shown: tuple(s for s in (*StoreStatus.values, *LifecycleStatus.values) if contract_status(s) == shown)
+    for shown in StoreStatus.values
+}
+
+
 def _stores(owner: uuid.UUID | None = None, status: str | None = None, engine: str | None = None) -> QuerySet[Store]:
     """The stores a list shows: one owner's (a tenant's own, or the owner an admin asked for) or everyone's;
-    deleted ones only when asked for with status=deleted."""
+    deleted ones only when asked for with status=deleted. `status` is the contract's, as the store reads."""
     qs = Store.objects.all() if owner is None else Store.objects.filter(owner_id=owner)
-    qs = qs.filter(status=status) if status else qs.exclude(status=StoreStatus.DELETED)
+    qs = qs.filter(status__in=STATES_OF_CONTRACT_STATUS[status]) if status else qs.exclude(status=StoreStatus.DELETED)
     return qs.filter(engine=engine) if engine else qs
 
 

@@ -23,7 +23,7 @@ from stores import selectors, services
 from stores.api.serializers import STORE_ID_RE, admin_credentials_for, credentials_unreadable
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.forms import StoreCreateForm
-from stores.models import IN_PROGRESS_STATES, Store, StoreStatus
+from stores.models import IN_PROGRESS_STATES, LifecycleStatus, Store, StoreStatus
 
 S = StoreStatus
 DASHBOARD_LIMIT = 100
@@ -149,7 +149,10 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     context = {
         "stores": stores,
         "total": total,
-        "counts": [(status, counts.get(status, 0)) for status in S.values],
+        # The page shows each store's precise state, so a lifecycle state (suspended, upgrading...) has its own
+        # count when a store is in it: every store is counted once, under the badge its row shows.
+        "counts": [(status, counts.get(status, 0)) for status in S.values]
+        + [(status, counts[status]) for status in LifecycleStatus.values if counts.get(status)],
         "nav": "dashboard",
     }
     return render(request, "stores/dashboard.html", context)

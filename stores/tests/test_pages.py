@@ -6,7 +6,7 @@ from django.test import Client
 
 from audit.models import AuditEvent, EventType
 from stores import services
-from stores.models import Store, StoreStatus
+from stores.models import LifecycleStatus, Store, StoreStatus
 from stores.tests.factories import StoreFactory
 from stores.tests.helpers import queued_tasks
 from tests.browser.htmlcheck import assert_valid_html
@@ -55,6 +55,19 @@ def test_dashboard_lists_only_my_stores_with_counts(browser, tenant, other_tenan
     assert "mine-one" in html and "mine-two" in html and "not-mine" not in html
     assert '<li class="count count-ready"><span class="count-n">1</span>' in html
     assert '<li class="count count-requested"><span class="count-n">0</span>' in html
+    assert_valid_html(html)
+
+
+def test_dashboard_counts_every_store_under_the_state_its_row_shows(browser, tenant):
+    # A suspended or upgrading store shows its precise state on the page: it is counted under that state, not
+    # left out of every count.
+    for state in (S.READY, LifecycleStatus.SUSPENDED, LifecycleStatus.UPGRADING, S.FAILED):
+        StoreFactory(owner=tenant, name=f"in-{state}", status=state)
+    html = browser.get("/dashboard").content.decode()
+    for state in (S.READY, LifecycleStatus.SUSPENDED, LifecycleStatus.UPGRADING, S.FAILED):
+        assert f'<li class="count count-{state}"><span class="count-n">1</span>' in html, state
+        assert f'<span class="badge badge-{state}">{state}</span>' in html
+    assert "count-suspending" not in html  # a lifecycle state no store is in has no count
     assert_valid_html(html)
 
 

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import AuditEvent
 from audit.services import audit_record, security_event
 from stores import services
-from stores.models import Store
+from stores.models import LifecycleStatus, Store, StoreStatus
 from stores.services import DELETE_TASK, PROVISION_TASK
 from stores.tests.factories import StoreFactory
 from stores.tests.helpers import error_of, queued_tasks
@@ -83,6 +83,23 @@ class TestList:
         with CaptureQueriesContext(connection) as large:
             assert len(tenant_api.get("/api/v1/stores").json()["stores"]) == 33
         assert len(large) == len(small) <= 2  # the user and the page: a short page shows its total, no COUNT
+
+    def test_a_status_filter_selects_by_the_status_the_client_sees(self, tenant, tenant_api):
+        # Lifecycle states read as a contract status (suspended as ready, upgrading as provisioning): filtered by a
+        # status, the list holds exactly the stores whose representation shows it, and its total counts them,
+        # whether the page shows the total (short page) or the COUNT gives it (limit=1).
+        for state in [*StoreStatus.values, *LifecycleStatus.values]:
+            StoreFactory(owner=tenant, name=f"in-{state}", status=state)
+        shown = {s["name"]: s["status"] for s in tenant_api.get("/api/v1/stores?limit=100").json()["stores"]}
+        shown["in-deleted"] = "deleted"  # listed only when asked for by its status
+        for status in StoreStatus.values:
+            expected = sorted(name for name, seen in shown.items() if seen == status)
+            body = tenant_api.get(f"/api/v1/stores?status={status}").json()
+            assert sorted(s["name"] for s in body["stores"]) == expected, status
+            assert {s["status"] for s in body["stores"]} == {status}
+            assert body["total"] == len(expected)
+            assert tenant_api.get(f"/api/v1/stores?status={status}&limit=1").json()["total"] == len(expected)
+        assert sorted(n for n, seen in shown.items() if seen == "ready") == ["in-ready", "in-suspended"]
 
     def test_total_is_right_on_every_page_including_past_the_end(self, tenant, tenant_api):
         for i in range(3):
