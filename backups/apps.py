@@ -8,9 +8,10 @@ class BackupsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # `restoreFrom` in store creation and the restore's steps in the create chain: stores and provisioning
-        # offer these hooks; registering twice (tests reloading apps) must not run a restore twice.
-        from backups import restore
+        # `restoreFrom` in store creation, the restore's steps in the create chain and the backup before an upgrade:
+        # stores and provisioning offer these hooks; registering twice (tests reloading apps) must not run one twice.
+        from backups import restore, services
+        from provisioning import lifecycle
         from provisioning import services as provisioning_services
         from stores import services as store_services
 
@@ -18,6 +19,8 @@ class BackupsConfig(AppConfig):
             (store_services.RESTORE_PLANNERS, restore.plan_restore),
             (provisioning_services.BEFORE_CREATE, restore.verify_before_create),
             (provisioning_services.AFTER_ENGINE_SETUP, restore.load_after_setup),
+            # An upgrade (the fleet's too) takes a backup before helm upgrade runs.
+            (lifecycle.BEFORE_UPGRADE, services.backup_before_upgrade),
         ):
             if hook not in hooks:
                 hooks.append(hook)

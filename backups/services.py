@@ -218,6 +218,74 @@ def _stream_part(run: Attempt, store: Store, part: engine.Part, key: str) -> sto
             raise
 
 
+class BackupFailed(ProvisioningError):
+    """The backup an upgrade takes first did not succeed: the upgrade does not start. `outcome` names the backup in
+    the upgrade's not-started outcome (provisioning.lifecycle reads it from a BEFORE_UPGRADE hook's error)."""
+
+    code = "BACKUP_FAILED"
+    retryable = False
+
+    def __init__(self, message: str, *, backup_id: str, retryable: bool | None = None) -> None:
+        super().__init__(message, retryable=retryable)
+        self.outcome = {"backupId": backup_id}
+
+
+def _take(run: Attempt, store: Store, secrets: dict[str, str], backup: Backup) -> Backup:
+    """The artifact of a running backup, under the lock its caller holds: each part streamed into the bucket, then
+    manifest.json last; the backup becomes succeeded. Raises what stopped it (the caller marks it failed)."""
+    started = backup.started_at or timezone.now()
+    storage.ensure_bucket()
+    parts: dict[str, dict[str, Any]] = {}
+    for part in engine.parts_for(store.engine):
+        written = _stream_part(run, store, part, backup.prefix + part.filename)
+        parts[part.name] = {
+            "file": part.filename,
+            "format": part.format,
+            "size": written.size,
+            "sha256": written.sha256,
+        }
+    finished = timezone.now()
+    with step(run, "backup_manifest"):
+        manifest = {
+            "formatVersion": MANIFEST_VERSION,
+            "backupId": backup.id,
+            "storeId": store.id,
+            "storeName": store.name,
+            "engine": store.engine,
+            "chartVersion": store.chart_version,
+            "storefrontUrl": store.storefront_url,
+            "values": scrubbed_values(store, secrets),
+            "secretReferences": secret_references(store.namespace),
+            "platformSecrets": sorted(secrets),
+            "parts": parts,
+            "sizeBytes": sum(p["size"] for p in parts.values()),
+            "startedAt": started.isoformat(),
+            "finishedAt": finished.isoformat(),
+            "status": B.SUCCEEDED,
+        }
+        written = storage.put_json(backup.prefix + MANIFEST, manifest)
+    return _move(
+        backup.id,
+        B.SUCCEEDED,
+        f"Backup {backup.id} succeeded",
+        parts=parts,
+        size_bytes=manifest["sizeBytes"],
+        manifest_sha256=written.sha256,
+        finished_at=finished,
+    )
+
+
+def _succeeded(backup: Backup, began: float) -> None:
+    """A succeeded backup's metrics and the store's retention (a retention failure leaves the backup standing; the
+    next one's retention tries again)."""
+    BACKUPS.labels(engine=backup.engine, status=B.SUCCEEDED).inc()
+    BACKUP_DURATION.labels(engine=backup.engine).observe((time.monotonic() - began) * 1000)
+    try:
+        apply_retention(store_id=backup.store_id)
+    except storage.StorageError as error:
+        logger.warning("backup %s: retention failed: %s", backup.id, error.message, extra={"store_id": backup.store_id})
+
+
 def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
     """Take the backup (the worker's task calls this). Returns "succeeded", "failed" or "skipped" (not
     requested any more). StoreBusy (another operation holds the store) propagates so the task retries later."""
@@ -235,40 +303,10 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
         secrets = dict(store.secrets or {})
         owner = concurrency.Ownership(store.id, S.READY, lock)
         run = Attempt(store, "backup", 0, task_id, secret_values(store, secrets), owner.check)
-        started = timezone.now()
         began = time.monotonic()
-        backup = _move(backup_id, B.RUNNING, f"Backup {backup_id} started", started_at=started)
+        backup = _move(backup_id, B.RUNNING, f"Backup {backup_id} started", started_at=timezone.now())
         try:
-            storage.ensure_bucket()
-            parts: dict[str, dict[str, Any]] = {}
-            for part in engine.parts_for(store.engine):
-                written = _stream_part(run, store, part, backup.prefix + part.filename)
-                parts[part.name] = {
-                    "file": part.filename,
-                    "format": part.format,
-                    "size": written.size,
-                    "sha256": written.sha256,
-                }
-            finished = timezone.now()
-            with step(run, "backup_manifest"):
-                manifest = {
-                    "formatVersion": MANIFEST_VERSION,
-                    "backupId": backup.id,
-                    "storeId": store.id,
-                    "storeName": store.name,
-                    "engine": store.engine,
-                    "chartVersion": store.chart_version,
-                    "storefrontUrl": store.storefront_url,
-                    "values": scrubbed_values(store, secrets),
-                    "secretReferences": secret_references(store.namespace),
-                    "platformSecrets": sorted(secrets),
-                    "parts": parts,
-                    "sizeBytes": sum(p["size"] for p in parts.values()),
-                    "startedAt": started.isoformat(),
-                    "finishedAt": finished.isoformat(),
-                    "status": B.SUCCEEDED,
-                }
-                written = storage.put_json(backup.prefix + MANIFEST, manifest)
+            backup = _take(run, store, secrets, backup)
         except (Superseded, InvalidStateTransition) as moved_on:
             reason = f"The store changed while the backup ran: {getattr(moved_on, 'message', moved_on)}"
             backup_mark_failed(backup_id=backup_id, reason=reason)
@@ -280,22 +318,63 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
             logger.exception("backup %s: internal error", backup_id)
             backup_mark_failed(backup_id=backup_id, reason="Internal error in the backup worker.")
             return "failed"
-        backup = _move(
-            backup_id,
-            B.SUCCEEDED,
-            f"Backup {backup_id} succeeded",
-            parts=parts,
-            size_bytes=manifest["sizeBytes"],
-            manifest_sha256=written.sha256,
-            finished_at=finished,
-        )
-    BACKUPS.labels(engine=store.engine, status=B.SUCCEEDED).inc()
-    BACKUP_DURATION.labels(engine=store.engine).observe((time.monotonic() - began) * 1000)
-    try:
-        apply_retention(store_id=store.id)
-    except storage.StorageError as error:  # the backup stands; the next one's retention tries again
-        logger.warning("backup %s: retention failed: %s", backup_id, error.message, extra={"store_id": store.id})
+    _succeeded(backup, began)
     return "succeeded"
+
+
+UPGRADE_TRIGGER = "upgrade"
+
+
+def backup_before_upgrade(run: Attempt, secrets: dict[str, str]) -> dict[str, Any]:
+    """provisioning.lifecycle's BEFORE_UPGRADE hook: inside the upgrade chain (its lock, slot and ownership check;
+    the store is upgrading), before helm runs, a backup of the store (trigger "upgrade") is taken; its steps are
+    the upgrade's run rows. Returns {"backupId"} for the upgrade's outcome. Raises BackupFailed (retryable as its
+    cause was) when it did not succeed: the backup is failed with its reason and the upgrade does not start."""
+    store = run.store
+    asked = store.pending_upgrade or {}
+    # We hold the store's lock, which every backup's worker holds while it runs: a running one is a lost worker's
+    # (a crashed earlier attempt of this upgrade, say), and would otherwise stay running.
+    for lost in Backup.objects.filter(store_id=store.id, status=B.RUNNING):
+        backup_mark_failed(backup_id=lost.id, reason=LOST_REASON)
+    with transaction.atomic():
+        backup = Backup.objects.create(
+            store=store,
+            engine=store.engine,
+            trigger=UPGRADE_TRIGGER,
+            requested_by=asked.get("requestedBy") or "",
+            chart_version=store.chart_version,
+        )
+        audit_record(
+            event_type=EventType.INFO,
+            store=store,
+            message=f"Backup {backup.id} requested before the upgrade to chart {asked.get('chartVersion')}",
+            metadata={
+                "action": "backup",
+                "backupId": backup.id,
+                "backupStatus": backup.status,
+                "trigger": UPGRADE_TRIGGER,
+                "toVersion": asked.get("chartVersion"),
+            },
+        )
+    began = time.monotonic()
+    backup = _move(backup.id, B.RUNNING, f"Backup {backup.id} started", started_at=timezone.now())
+    failed = f"The backup taken before the upgrade ({backup.id}) failed"
+    try:
+        backup = _take(run, store, secrets, backup)
+    except (Superseded, InvalidStateTransition) as moved_on:
+        reason = f"The store changed while the backup ran: {getattr(moved_on, 'message', moved_on)}"
+        backup_mark_failed(backup_id=backup.id, reason=reason)
+        raise
+    except ProvisioningError as error:
+        reason = reason_of(error, run.secrets)
+        backup_mark_failed(backup_id=backup.id, reason=reason)
+        raise BackupFailed(f"{failed}: {reason}", backup_id=backup.id, retryable=error.retryable) from error
+    except Exception as error:  # the time limit included: helm has not run, so the upgrade did not start
+        logger.exception("backup %s before an upgrade: internal error", backup.id)
+        backup_mark_failed(backup_id=backup.id, reason="Internal error in the backup worker.")
+        raise BackupFailed(f"{failed}: internal error in the backup worker.", backup_id=backup.id) from error
+    _succeeded(backup, began)
+    return {"backupId": backup.id}
 
 
 def apply_retention(*, store_id: str, keep: int | None = None) -> list[str]:

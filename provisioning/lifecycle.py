@@ -1,9 +1,10 @@
 """A store's lifecycle beyond create and delete, as chains of recorded steps under the store's lock and a slot of
 the global semaphore, exactly like provisioning.services: suspend (every workload to zero, volumes kept, the closed
-page served through the ingress), resume (replicas restored, served again), upgrade (helm upgrade to a chart
-version or new tenant values, a health check, and an automatic `helm rollback` to the previous revision when it
-fails, with the reason recorded), and the operator's fleet upgrade in waves that stops at the first failure.
-Every state change goes through stores.services. The Celery tasks at the bottom are thin, like provisioning.tasks."""
+page served through the ingress), resume (replicas restored, served again), upgrade (a backup first, through the
+BEFORE_UPGRADE hooks the backups app registers, then helm upgrade to a chart version or new tenant values, a health
+check, and an automatic `helm rollback` to the previous revision when it fails, with the reason recorded), and the
+operator's fleet upgrade in waves that stops at the first failure. Every state change goes through stores.services.
+The Celery tasks at the bottom are thin, like provisioning.tasks."""
 
 import logging
 import time
@@ -61,14 +62,28 @@ class LifecycleFailed(ProvisioningError):
 
 
 class UpgradeNotStarted(ProvisioningError):
-    """An upgrade's checks before helm failed: nothing was changed (retryable as its cause was)."""
+    """An upgrade's checks before helm failed: nothing was changed (retryable as its cause was). `outcome` is what
+    the failed step adds to the not-started outcome (the id of the backup that failed)."""
 
     code = "UPGRADE_NOT_STARTED"
 
+    def __init__(self, message: str, *, retryable: bool | None = None, outcome: dict[str, Any] | None = None) -> None:
+        super().__init__(message, retryable=retryable)
+        self.outcome = dict(outcome or {})
 
-def _not_started(store: Store, reason: str) -> None:
+
+# Steps a layer above adds to the upgrade before helm runs (backups: a backup of the store), registered at start-up
+# by that app (provisioning cannot import it). Each hook runs after the previous_revision check, under the chain's
+# lock and ownership check, records its own steps, and returns what it adds to the upgrade's outcome (the backup's
+# id). What it raises stops the upgrade before anything changed: "not started" with its reason (an error may carry
+# an `outcome` dict, recorded there too), retried first when retryable.
+BEFORE_UPGRADE: list[Callable[[Attempt, dict[str, str]], dict[str, Any]]] = []
+
+
+def _not_started(store: Store, reason: str, extra: dict[str, Any] | None = None) -> None:
     outcome = {"fromVersion": store.chart_version, "toVersion": (store.pending_upgrade or {}).get("chartVersion")}
     outcome.update(values=(store.pending_upgrade or {}).get("values") or {}, outcome="not_started", reason=reason)
+    outcome.update(extra or {})
     store_services.store_finish_upgrade(store_id=store.id, outcome={**outcome, "finishedAt": _now()})
 
 
@@ -269,10 +284,14 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str]) -> str:
             previous = _served_revision(store)
             if previous is None:
                 raise LifecycleFailed("The release has no revision that served: nothing to roll back to.")
+        for before in BEFORE_UPGRADE:
+            outcome.update(before(run, secrets))
     except ProvisioningError as error:
         # Nothing was changed: the task may try again; if it gives up, the store serves on as before and the upgrade
         # is recorded as not started.
-        raise UpgradeNotStarted(reason_of(error, run.secrets), retryable=error.retryable) from error
+        raise UpgradeNotStarted(
+            reason_of(error, run.secrets), retryable=error.retryable, outcome=getattr(error, "outcome", None)
+        ) from error
     outcome["fromRevision"] = previous
     try:
         with step(run, "helm_upgrade"):
@@ -338,8 +357,10 @@ def _upgrade_given_up(store_id: str, error: OperationFailed) -> str:
         store = Store.objects.get(pk=store_id)
         if store.status != L.UPGRADING:
             return "skipped"
-        reason = error.cause.message if isinstance(error.cause, UpgradeNotStarted) else error.message
-        _not_started(store, reason)
+        if isinstance(error.cause, UpgradeNotStarted):
+            _not_started(store, error.cause.message, error.cause.outcome)
+        else:
+            _not_started(store, error.message)
         return "not_started"
     return services.mark_failed(UPGRADE, store_id, error)
 

@@ -702,6 +702,8 @@ def store_finish_upgrade(
     message = (
         f"Upgraded to chart {outcome.get('toVersion')}"
         if succeeded
+        else f"Upgrade not started: {outcome.get('reason')}"  # nothing changed (a check or the backup before helm)
+        if outcome.get("outcome") == "not_started"
         else f"Upgrade rolled back to revision {outcome.get('fromRevision')}: {outcome.get('reason')}"
     )
     return _transition(

@@ -20,6 +20,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from backups.models import Backup
+from backups.tests.conftest import s3, s3_endpoint  # noqa: F401  (fixtures: the backup an upgrade takes first)
 from provisioning import concurrency, lifecycle
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import recover
@@ -31,6 +33,9 @@ from stores.tests.factories import StoreFactory
 from stores.tests.helpers import queued_tasks
 
 S, L = StoreStatus, LifecycleStatus
+# The steps of the backup an upgrade takes before helm upgrade (backups.services.backup_before_upgrade).
+BACKUP_STEPS = [(name, RunStatus.SUCCEEDED) for name in ("backup_database", "backup_uploads", "backup_manifest")]
+BACKUP_S3_SETTINGS = ("BACKUP_S3_ENDPOINT", "BACKUP_S3_BUCKET", "BACKUP_S3_ACCESS_KEY", "BACKUP_S3_SECRET_KEY")
 
 # helm: upgrade writes what the release now runs (suspended? the WordPress image tag?) to STATE; rollback puts back
 # the state of the revision it returns to; history answers from the revisions recorded so far.
@@ -97,11 +102,24 @@ def pod(component, reason=None):
                   + current["tag"], "state": {"waiting": {"reason": reason, "message": "not present"}}}]}
     return {"metadata": {"name": f"{ns}-{component}-0", "labels": {"app.kubernetes.io/component": component}},
             "status": status, "spec": {"containers": [{"name": component}]}}
+if "exec" in args:  # a backup's dump or archive (the backups app's step before helm upgrade)
+    container = args[args.index("-c") + 1]
+    with open(RECORD, "a") as rec:
+        rec.write(json.dumps({"argv": args}) + "\n")
+    if container == "mariadb" and os.path.exists(STATE + ".dumpfail"):
+        print("mariadb-dump: Got error: 2013: Lost connection to server during query", file=sys.stderr)
+        sys.exit(2)
+    sys.stdout.buffer.write(DUMPS[container].encode()); sys.exit(0)
+if "get" in args and "secrets" in args:
+    print(f"{ns}-mariadb mariadb-password mariadb-root-password"); sys.exit(0)
 if "delete" in args and "pod" in args:
     with open(RECORD, "a") as rec:
         rec.write(json.dumps({"argv": args}) + "\n")
     sys.exit(0)
 if "get" in args and "pods" in args:
+    if "--selector" in args:  # component_pod: the ready pod of one component
+        component = args[args.index("--selector") + 1].split("=")[1]
+        print(json.dumps({"items": [pod(component)]})); sys.exit(0)
     if current["suspended"]:
         items = [pod("closed")]
     elif current["tag"] == "broken":
@@ -125,6 +143,8 @@ print("unexpected kubectl call", args, file=sys.stderr); sys.exit(3)
 """
 
 
+# What the store's pods print for a backup (mariadb-dump in the database's container, tar in WordPress's).
+DUMPS = {"mariadb": "-- MariaDB dump\nINSERT INTO wp_posts VALUES (1);\n" * 1000, "wordpress": "TARDATA" * 100}
 # Every release starts as the create chain left it: one revision, deployed, open, the platform's image tags.
 FIRST = {"revisions": [{"suspended": False, "tag": "", "status": "deployed"}]}
 
@@ -163,9 +183,13 @@ class Controller:
 
 
 @pytest.fixture
-def life(fake_tool, settings, tmp_path):
+def life(fake_tool, settings, tmp_path, s3):  # noqa: F811  (the imported fixture)
+    """The scripted cluster, and a real S3 endpoint (rclone serve s3) for the backup every upgrade takes first."""
     state, record = tmp_path / "release.json", tmp_path / "calls.jsonl"
-    prelude = f"STATE = {str(state)!r}\nRECORD = {str(record)!r}\nFIRST = {json.dumps(json.dumps(FIRST))}\n"
+    prelude = (
+        f"STATE = {str(state)!r}\nRECORD = {str(record)!r}\nFIRST = {json.dumps(json.dumps(FIRST))}\n"
+        f"DUMPS = {DUMPS!r}\n"
+    )
     helm = fake_tool("helm", prelude + FAKE_HELM)
     kubectl = fake_tool("kubectl", prelude + FAKE_KUBECTL)
     controller = Controller(state)
@@ -186,6 +210,7 @@ def life(fake_tool, settings, tmp_path):
         kubectl=kubectl,
         port=controller.port,
         tmp=tmp_path,
+        bucket=s3,
         revisions=lambda store: json.loads(Path(f"{state}.{store.namespace}").read_text())["revisions"],
         release=lambda store: Path(f"{state}.{store.namespace}"),
     )
@@ -288,6 +313,82 @@ def test_an_upgrade_that_serves_records_the_new_values(life):
 
 
 @pytest.mark.django_db
+def test_an_upgrade_takes_a_backup_of_the_store_before_helm_upgrade(life, tenant, tenant_api):
+    store = ready_store(owner=tenant)
+    store_services.store_request_upgrade(
+        store_id=store.id, actor=store.owner, values={"wordpress": {"image": {"tag": "6.7.2"}}}
+    )
+    assert lifecycle.upgrade(store.id) == "upgraded"
+    assert steps(store, "upgrade") == [
+        ("release_check", RunStatus.SUCCEEDED),
+        ("previous_revision", RunStatus.SUCCEEDED),
+        *BACKUP_STEPS,
+        ("helm_upgrade", RunStatus.SUCCEEDED),
+        ("health", RunStatus.SUCCEEDED),
+        ("upgraded", RunStatus.SUCCEEDED),
+    ]
+    # The cluster saw the dumps first, then helm upgrade.
+    order = [c["argv"][0] if c["argv"][0] == "upgrade" else c["argv"][c["argv"].index("-c") + 1] for c in life.calls()]
+    assert order == ["mariadb", "wordpress", "upgrade"]
+    (backup,) = Backup.objects.filter(store=store)
+    assert (backup.status, backup.trigger, backup.requested_by) == ("succeeded", "upgrade", store.owner.email)
+    folder = life.bucket / "stores" / store.id / backup.id
+    assert (folder / "database.sql").read_text() == DUMPS["mariadb"] and (folder / "manifest.json").exists()
+    # What the tenant reads: the backup in the store's backups, taken for the upgrade, and named by its outcome.
+    listed = tenant_api.get(f"/api/v1/stores/{store.id}/backups").json()["backups"]
+    assert [(b["id"], b["trigger"], b["restorable"]) for b in listed] == [(backup.id, "upgrade", True)]
+    last = tenant_api.get(f"/api/v1/stores/{store.id}/lifecycle").json()["lifecycle"]["lastUpgrade"]
+    assert (last["outcome"], last["backupId"]) == ("succeeded", backup.id)
+    requested = AuditEvent.objects.get(
+        store_id=store.pk, metadata__backupId=backup.id, metadata__backupStatus="requested"
+    )
+    assert requested.message.startswith(f"Backup {backup.id} requested before the upgrade to chart")
+
+
+@pytest.mark.django_db
+def test_an_upgrade_whose_backup_fails_does_not_start_and_helm_never_runs(life, tenant, tenant_api):
+    store = ready_store(owner=tenant)
+    Store.objects.filter(pk=store.pk).update(chart_values={"wordpress": {"image": {"tag": "good"}}})
+    secrets = Store.objects.get(pk=store.pk).secrets
+    Path(f"{life.release(store)}.dumpfail").write_text("")  # mariadb-dump fails in the store's pod
+    life.release(store).write_text(json.dumps(FIRST))
+    store_services.store_request_upgrade(
+        store_id=store.id, actor=store.owner, values={"wordpress": {"image": {"tag": "6.7.2"}}}
+    )
+    assert lifecycle.upgrade(store.id) == "not_started"
+    store.refresh_from_db()
+    (backup,) = Backup.objects.filter(store=store)
+    reason = (
+        f"The backup taken before the upgrade ({backup.id}) failed: The database dump failed: "
+        "mariadb-dump: Got error: 2013: Lost connection to server during query"
+    )
+    # Nothing changed: the store serves as it was, on its values and secrets, and says why the upgrade did not start.
+    assert (store.status, store.chart_values, store.pending_upgrade) == (
+        S.READY,
+        {"wordpress": {"image": {"tag": "good"}}},
+        None,
+    )
+    assert store.secrets == secrets and life.revisions(store) == FIRST["revisions"]
+    assert not [c for c in life.calls() if c["argv"][0] in ("upgrade", "rollback")]
+    last = tenant_api.get(f"/api/v1/stores/{store.id}/lifecycle").json()["lifecycle"]["lastUpgrade"]
+    assert (last["outcome"], last["reason"], last["backupId"]) == ("not_started", reason, backup.id)
+    assert (backup.status, backup.trigger) == ("failed", "upgrade")
+    assert (
+        backup.failure_reason
+        == "The database dump failed: mariadb-dump: Got error: 2013: Lost connection to server during query"
+    )
+    assert not (life.bucket / "stores" / store.id / backup.id / "manifest.json").exists()
+    assert steps(store, "upgrade") == [
+        ("release_check", RunStatus.SUCCEEDED),
+        ("previous_revision", RunStatus.SUCCEEDED),
+        ("backup_database", RunStatus.FAILED),
+    ]
+    assert moves(store) == [(S.READY, L.UPGRADING), (L.UPGRADING, S.READY)]
+    finished = AuditEvent.objects.filter(store_id=store.pk, new_status=S.READY).latest("id")
+    assert finished.event_type == "warning" and finished.message == f"Upgrade not started: {reason}"
+
+
+@pytest.mark.django_db
 def test_an_upgrade_that_breaks_the_store_is_rolled_back_and_the_reason_recorded(life):
     store = ready_store()
     Store.objects.filter(pk=store.pk).update(chart_values={"wordpress": {"image": {"tag": "good"}}})
@@ -302,6 +403,8 @@ def test_an_upgrade_that_breaks_the_store_is_rolled_back_and_the_reason_recorded
     assert store.chart_values == {"wordpress": {"image": {"tag": "good"}}}  # what it ran before
     outcome = store.last_upgrade
     assert (outcome["outcome"], outcome["fromRevision"]) == ("rolled_back", 1)
+    # The backup taken before helm ran is the one a tenant would restore the data a failed version changed from.
+    assert Backup.objects.get(pk=outcome["backupId"]).status == "succeeded"
     assert (
         outcome["reason"]
         == "wordpress container wordpress is ErrImageNeverPull (image storeplane.local/wordpress:broken)"
@@ -312,6 +415,7 @@ def test_an_upgrade_that_breaks_the_store_is_rolled_back_and_the_reason_recorded
     assert steps(store, "upgrade") == [
         ("release_check", RunStatus.SUCCEEDED),
         ("previous_revision", RunStatus.SUCCEEDED),
+        *BACKUP_STEPS,
         ("helm_upgrade", RunStatus.SUCCEEDED),
         ("health", RunStatus.FAILED),
         ("rollback", RunStatus.SUCCEEDED),
@@ -427,6 +531,7 @@ def test_a_worker_killed_mid_upgrade_leaves_a_store_recovery_finishes(life, sett
         "KUBECTL_BIN": str(life.kubectl.path),
         "KUBECONFIG": settings.KUBECONFIG,
         "STORE_INGRESS_PORT": str(life.port),
+        **{name: str(getattr(settings, name)) for name in BACKUP_S3_SETTINGS},
     }
     worker = spawn_worker(overlay, concurrency=1)
     try:

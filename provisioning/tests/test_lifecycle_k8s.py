@@ -18,6 +18,9 @@ from django.db import connection
 from django.test import override_settings
 
 from audit.models import AuditEvent
+from backups import storage
+from backups.models import Backup
+from backups.tests.conftest import s3_endpoint  # noqa: F401  (a fixture: the bucket of the backup before an upgrade)
 from provisioning import lifecycle, services
 from provisioning.models import ProvisioningRun
 from provisioning.setup import component_pod
@@ -28,6 +31,7 @@ from stores.models import LifecycleStatus, Store, StoreStatus
 pytestmark = pytest.mark.k8s
 S, L = StoreStatus, LifecycleStatus
 LAMP = ("Lifecycle Lamp", "LAMP-001")
+BUCKET = "k8s-lifecycle"
 
 
 def through_ingress(store: Store, path: str = "/") -> tuple[int, dict[str, str], str]:
@@ -42,17 +46,25 @@ def through_ingress(store: Store, path: str = "/") -> tuple[int, dict[str, str],
 
 
 @pytest.fixture(scope="module")
-def woo(k8s_cluster, django_db_setup, django_db_blocker):
+def woo(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker):  # noqa: F811  (the imported fixture)
     """One WooCommerce store made ready by the real create chain, shared by the module's tests (each test leaves it
-    ready and served); removed, with its rows, at the end."""
+    ready and served), with a real S3 endpoint for the backup an upgrade takes first; removed, with its rows, at the
+    end."""
     from accounts.tests.factories import UserFactory
+    from backups.tests.conftest import ACCESS, SECRET
 
     env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
     env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
     with (
         pytest.MonkeyPatch.context() as patch,
         override_settings(
-            KUBECONFIG=str(k8s_cluster.kubeconfig), HELM_BIN=str(k8s_cluster.helm), KUBECTL_BIN=str(k8s_cluster.kubectl)
+            KUBECONFIG=str(k8s_cluster.kubeconfig),
+            HELM_BIN=str(k8s_cluster.helm),
+            KUBECTL_BIN=str(k8s_cluster.kubectl),
+            BACKUP_S3_ENDPOINT=s3_endpoint[0],
+            BACKUP_S3_ACCESS_KEY=ACCESS,
+            BACKUP_S3_SECRET_KEY=SECRET,
+            BACKUP_S3_BUCKET=BUCKET,
         ),
         django_db_blocker.unblock(),
     ):
@@ -64,6 +76,7 @@ def woo(k8s_cluster, django_db_setup, django_db_blocker):
         try:
             assert services.provision(store.id) == "ready", explain(store)
             print(f"lifecycle k8s: provisioned in {time.monotonic() - started:.0f}s")
+            storage.ensure_bucket()
             yield k8s_cluster, Store.objects.select_related("owner").get(pk=store.pk)
         finally:
             k8s_cluster.helm_run("uninstall", store.id, "-n", store.id, "--wait", "--timeout", "60s", check=False)
@@ -73,6 +86,7 @@ def woo(k8s_cluster, django_db_setup, django_db_blocker):
             with connection.cursor() as cursor:  # the module's committed rows (audit rows have no ORM delete)
                 cursor.execute("DELETE FROM audit_auditevent WHERE store_id = %s", [store.id])
             ProvisioningRun.objects.filter(store_id=store.id).delete()
+            Backup.objects.filter(store_id=store.id).delete()
             Store.objects.filter(pk=store.id).delete()
             owner.delete()
 
@@ -137,7 +151,7 @@ def test_suspend_serves_the_closed_page_frees_the_pods_and_resume_brings_back_th
 
 
 @pytest.mark.django_db
-def test_an_upgrade_to_a_bad_image_tag_is_rolled_back_serves_again_and_is_recorded(woo):
+def test_an_upgrade_to_a_bad_image_tag_is_rolled_back_serves_again_and_is_recorded(woo, s3_endpoint):  # noqa: F811
     cluster, store = woo
     secrets = Store.objects.get(pk=store.pk).secrets
     store_services.store_request_upgrade(
@@ -153,6 +167,21 @@ def test_an_upgrade_to_a_bad_image_tag_is_rolled_back_serves_again_and_is_record
     assert "ErrImageNeverPull" in outcome["reason"] and "storeplane.local/wordpress:no-such-tag" in outcome["reason"]
     warning = AuditEvent.objects.filter(store_id=store.id, event_type="warning").latest("id")
     assert warning.message.startswith(f"Upgrade rolled back to revision {outcome['fromRevision']}")
+    # Before helm ran, a backup of the store was taken and completed: named by the outcome, taken for the upgrade,
+    # its dump and manifest in the bucket.
+    backup = Backup.objects.get(pk=outcome["backupId"])
+    assert (backup.store_id, backup.status, backup.trigger) == (store.id, "succeeded", "upgrade")
+    folder = s3_endpoint[1] / BUCKET / "stores" / store.id / backup.id
+    assert b"CREATE TABLE `wp_posts`" in (folder / "database.sql").read_bytes()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["parts"] == backup.parts and set(backup.parts) == {"database", "uploads"}
+    steps = ProvisioningRun.objects.filter(store_id=store.id, operation="upgrade").order_by("id")
+    steps = list(steps.values_list("step", flat=True))
+    assert steps.index("previous_revision") < steps.index("backup_database") < steps.index("backup_manifest")
+    assert steps.index("backup_manifest") < steps.index("helm_upgrade")
+    print(
+        f"lifecycle k8s: backup before the upgrade in {(backup.finished_at - backup.started_at).total_seconds():.1f}s"
+    )
 
     history = json.loads(cluster.helm_run("history", store.id, "-n", store.id, "-o", "json").stdout)
     assert history[-1]["status"] == "deployed"
