@@ -4,6 +4,7 @@ chart needs, hardened pods, one beat, migrations as a hook, probes, checksums, s
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -318,6 +319,7 @@ def test_missing_data_store_or_secret_fails_naming_the_value(sets, message):
         ),
         (("config.extraEnv.lower_case=1",), "lower_case"),
         (("secrets.values.djangoSecretKey=short",), "/secrets/values/djangoSecretKey"),
+        (("backups.s3.endpoint=s3.example.com",), "/backups/s3/endpoint"),
         (("unknownKey=1",), "unknownKey"),
     ],
 )
@@ -332,6 +334,65 @@ def test_secret_values_appear_only_in_secrets():
         text = json.dumps(o)
         if o["kind"] != "Secret":
             assert secret not in text, f"{o['kind']}/{o['metadata']['name']}"
+
+
+# Throwaway backup keys (tests only): neither may appear in a rendered manifest, base64 in a Secret aside.
+BACKUP_KEYS = ("ci-only-backup-access-key-AKIA0123", "ci-only-backup-secret-key-0123456789abcdef")
+LOCAL_BACKUPS = (
+    "backups.s3.endpoint=http://10.244.0.1:9300",
+    f"secrets.values.backupS3AccessKey={BACKUP_KEYS[0]}",
+    f"secrets.values.backupS3SecretKey={BACKUP_KEYS[1]}",
+)
+
+
+def test_backup_storage_reaches_web_worker_and_beat_with_its_keys_by_secret_ref():
+    # The backups app reads BACKUP_S3_*: the bucket's address from the ConfigMap, its keys from the named Secret.
+    objs = render("external")
+    cm = one(objs, "ConfigMap")
+    assert {k: v for k, v in cm["data"].items() if k.startswith("BACKUP_S3_")} == {
+        "BACKUP_S3_ENDPOINT": "https://s3.eu-west-1.amazonaws.com",
+        "BACKUP_S3_BUCKET": "storeplane-backups-prod",
+        "BACKUP_S3_REGION": "eu-west-1",
+    }
+    for comp in PLATFORM_COMPONENTS:
+        container = pod_spec(one(objs, "Deployment", comp))["containers"][0]
+        assert {"configMapRef": {"name": cm["metadata"]["name"]}} in container["envFrom"], comp
+        env = _env(container)
+        assert env["BACKUP_S3_ACCESS_KEY"] == {
+            "name": "BACKUP_S3_ACCESS_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "storeplane-backup-s3", "key": "BACKUP_S3_ACCESS_KEY"}},
+        }, comp
+        assert env["BACKUP_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {
+            "name": "storeplane-backup-s3",
+            "key": "BACKUP_S3_SECRET_KEY",
+        }, comp
+
+
+def test_backup_keys_from_values_live_only_in_the_chart_made_secret():
+    text = template(VALUES["local"], LOCAL_BACKUPS).stdout
+    assert "kind: Secret" in text and not [
+        key for key in BACKUP_KEYS if key in text
+    ]  # not in plain anywhere, the Secret included
+    objs = render("local", LOCAL_BACKUPS)
+    secret = one(objs, "Secret", name="sp-storeplane-secrets")
+    assert [base64.b64decode(secret["data"][k]).decode() for k in ("BACKUP_S3_ACCESS_KEY", "BACKUP_S3_SECRET_KEY")] == [
+        *BACKUP_KEYS
+    ]
+    for comp in PLATFORM_COMPONENTS:
+        env = _env(pod_spec(one(objs, "Deployment", comp))["containers"][0])
+        assert env["BACKUP_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "sp-storeplane-secrets", comp
+        assert "value" not in env["BACKUP_S3_SECRET_KEY"] and "value" not in env["BACKUP_S3_ACCESS_KEY"], comp
+
+
+def test_backup_storage_without_keys_fails_naming_the_value():
+    proc = template(VALUES["local"], ("backups.s3.endpoint=http://10.244.0.1:9300",))
+    assert proc.returncode != 0 and "backups.s3.existingSecret is required" in proc.stderr
+
+
+def test_unconfigured_backup_storage_sets_nothing():
+    # Backups off: no BACKUP_S3_* at all (the platform's local default endpoint then fails each backup visibly).
+    proc = template(VALUES["local"])
+    assert proc.returncode == 0 and "BACKUP_S3_" not in proc.stdout
 
 
 def test_in_cluster_settings_point_helm_and_kubectl_at_the_image():

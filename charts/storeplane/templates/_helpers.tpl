@@ -48,6 +48,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-secrets" (include "storeplane.fullname" .)) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret holding the backup bucket's keys: its own, or the platform's. */}}
+{{- define "storeplane.backupSecretName" -}}
+{{- default (include "storeplane.secretName" .) .Values.backups.s3.existingSecret -}}
+{{- end -}}
+
 {{- define "storeplane.bundledSecretName" -}}
 {{- printf "%s-bundled" (include "storeplane.fullname" .) -}}
 {{- end -}}
@@ -77,6 +82,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- if and (not .Values.secrets.existingSecret) (or (not .Values.secrets.values.djangoSecretKey) (not .Values.secrets.values.credentialsEncryptionKey)) -}}
 {{- fail "secrets.existingSecret is required (DJANGO_SECRET_KEY and CREDENTIALS_ENCRYPTION_KEY), or set secrets.values.djangoSecretKey and secrets.values.credentialsEncryptionKey" -}}
+{{- end -}}
+{{- $s3 := .Values.backups.s3 -}}
+{{- if and $s3.endpoint (not $s3.existingSecret) (not .Values.secrets.existingSecret) (or (not .Values.secrets.values.backupS3AccessKey) (not .Values.secrets.values.backupS3SecretKey)) -}}
+{{- fail "backups.s3.existingSecret is required when backups.s3.endpoint is set (a Secret with the bucket's access and secret keys), or set secrets.values.backupS3AccessKey and secrets.values.backupS3SecretKey" -}}
 {{- end -}}
 {{- end -}}
 
@@ -148,6 +157,18 @@ checksum/secrets: {{ include (print .Template.BasePath "/secret.yaml") . | sha25
 {{- end }}
 - name: CELERY_BROKER_URL
   value: "$(REDIS_URL)"
+{{- if .Values.backups.s3.endpoint }}
+- name: BACKUP_S3_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "storeplane.backupSecretName" . }}
+      key: {{ .Values.backups.s3.accessKeyKey }}
+- name: BACKUP_S3_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "storeplane.backupSecretName" . }}
+      key: {{ .Values.backups.s3.secretKeyKey }}
+{{- end }}
 {{- end -}}
 
 {{- define "storeplane.envFrom" -}}
