@@ -62,9 +62,12 @@ def _restore_of(store: Store) -> Restore | None:
 
 
 def _manifest(restore: Restore) -> dict[str, Any]:
+    return _manifest_of(restore.backup)
+
+
+def _manifest_of(backup: Backup) -> dict[str, Any]:
     """manifest.json, checked against the sha256 recorded when the backup succeeded, and its parts against the
     backup's row."""
-    backup = restore.backup
     key = backup.prefix + MANIFEST
     document, sha256 = storage.get_json(key)
     if sha256 != backup.manifest_sha256:
@@ -84,11 +87,18 @@ def verify_before_create(run: Attempt) -> None:
     if restore is None:
         return
     with step(run, "restore_verify"):
-        manifest = _manifest(restore)
-        for name, part in manifest["parts"].items():
-            storage.verify(restore.backup.prefix + part["file"], sha256=part["sha256"], size=part["size"])
-            logger.info("restore %s: part %s verified", run.store.pk, name, extra={"store_id": run.store.pk})
+        _verify(run, restore.backup)
         Restore.objects.filter(pk=restore.pk).update(verified_at=timezone.now())
+
+
+def _verify(run: Attempt, backup: Backup) -> dict[str, Any]:
+    """Every part read back from storage must match the manifest's size and sha256 (and the manifest the one
+    recorded when the backup succeeded): ChecksumMismatch otherwise. Returns the manifest."""
+    manifest = _manifest_of(backup)
+    for name, part in manifest["parts"].items():
+        storage.verify(backup.prefix + part["file"], sha256=part["sha256"], size=part["size"])
+        logger.info("restore %s: part %s verified", run.store.pk, name, extra={"store_id": run.store.pk})
+    return manifest
 
 
 def _load_part(run: Attempt, store: Store, part: engine.Part, stored: dict, prefix: str) -> None:

@@ -275,11 +275,13 @@ def _take(run: Attempt, store: Store, secrets: dict[str, str], backup: Backup) -
     )
 
 
-def _succeeded(backup: Backup, began: float) -> None:
+def _succeeded(backup: Backup, began: float, *, retention: bool = True) -> None:
     """A succeeded backup's metrics and the store's retention (a retention failure leaves the backup standing; the
     next one's retention tries again)."""
     BACKUPS.labels(engine=backup.engine, status=B.SUCCEEDED).inc()
     BACKUP_DURATION.labels(engine=backup.engine).observe((time.monotonic() - began) * 1000)
+    if not retention:
+        return
     try:
         apply_retention(store_id=backup.store_id)
     except storage.StorageError as error:
@@ -323,42 +325,39 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
 
 
 UPGRADE_TRIGGER = "upgrade"
+RESTORE_TRIGGER = "restore"
 
 
-def backup_before_upgrade(run: Attempt, secrets: dict[str, str]) -> dict[str, Any]:
-    """provisioning.lifecycle's BEFORE_UPGRADE hook: inside the upgrade chain (its lock, slot and ownership check;
-    the store is upgrading), before helm runs, a backup of the store (trigger "upgrade") is taken; its steps are
-    the upgrade's run rows. Returns {"backupId"} for the upgrade's outcome. Raises BackupFailed (retryable as its
-    cause was) when it did not succeed: the backup is failed with its reason and the upgrade does not start."""
+def backup_in_chain(
+    run: Attempt, secrets: dict[str, str], *, trigger: str, purpose: str, retention: bool = True
+) -> Backup:
+    """A backup of the store taken inside a store operation's chain (its lock, slot and ownership check; the store
+    is in the operation's state), its steps that operation's run rows: before an upgrade's helm, before a restore
+    loads another backup. Returns the succeeded backup; raises BackupFailed (retryable as its cause was) when it
+    did not succeed, the backup failed with its reason."""
     store = run.store
-    asked = store.pending_upgrade or {}
     # We hold the store's lock, which every backup's worker holds while it runs: a running one is a lost worker's
-    # (a crashed earlier attempt of this upgrade, say), and would otherwise stay running.
+    # (a crashed earlier attempt of this operation, say), and would otherwise stay running.
     for lost in Backup.objects.filter(store_id=store.id, status=B.RUNNING):
         backup_mark_failed(backup_id=lost.id, reason=LOST_REASON)
+    asked = store.pending_upgrade or store.pending_restore or {}
     with transaction.atomic():
         backup = Backup.objects.create(
             store=store,
             engine=store.engine,
-            trigger=UPGRADE_TRIGGER,
+            trigger=trigger,
             requested_by=asked.get("requestedBy") or "",
             chart_version=store.chart_version,
         )
         audit_record(
             event_type=EventType.INFO,
             store=store,
-            message=f"Backup {backup.id} requested before the upgrade to chart {asked.get('chartVersion')}",
-            metadata={
-                "action": "backup",
-                "backupId": backup.id,
-                "backupStatus": backup.status,
-                "trigger": UPGRADE_TRIGGER,
-                "toVersion": asked.get("chartVersion"),
-            },
+            message=f"Backup {backup.id} requested {purpose}",
+            metadata={"action": "backup", "backupId": backup.id, "backupStatus": backup.status, "trigger": trigger},
         )
     began = time.monotonic()
     backup = _move(backup.id, B.RUNNING, f"Backup {backup.id} started", started_at=timezone.now())
-    failed = f"The backup taken before the upgrade ({backup.id}) failed"
+    failed = f"The backup taken {purpose} ({backup.id}) failed"
     try:
         backup = _take(run, store, secrets, backup)
     except (Superseded, InvalidStateTransition) as moved_on:
@@ -369,11 +368,19 @@ def backup_before_upgrade(run: Attempt, secrets: dict[str, str]) -> dict[str, An
         reason = reason_of(error, run.secrets)
         backup_mark_failed(backup_id=backup.id, reason=reason)
         raise BackupFailed(f"{failed}: {reason}", backup_id=backup.id, retryable=error.retryable) from error
-    except Exception as error:  # the time limit included: helm has not run, so the upgrade did not start
-        logger.exception("backup %s before an upgrade: internal error", backup.id)
+    except Exception as error:  # the time limit included: the operation has changed nothing yet
+        logger.exception("backup %s in a chain: internal error", backup.id)
         backup_mark_failed(backup_id=backup.id, reason="Internal error in the backup worker.")
         raise BackupFailed(f"{failed}: internal error in the backup worker.", backup_id=backup.id) from error
-    _succeeded(backup, began)
+    _succeeded(backup, began, retention=retention)
+    return backup
+
+
+def backup_before_upgrade(run: Attempt, secrets: dict[str, str]) -> dict[str, Any]:
+    """provisioning.lifecycle's BEFORE_UPGRADE hook: before helm runs, a backup of the store (trigger "upgrade").
+    Returns {"backupId"} for the upgrade's outcome; BackupFailed stops the upgrade before anything changed."""
+    target = (run.store.pending_upgrade or {}).get("chartVersion")
+    backup = backup_in_chain(run, secrets, trigger=UPGRADE_TRIGGER, purpose=f"before the upgrade to chart {target}")
     return {"backupId": backup.id}
 
 

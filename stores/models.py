@@ -29,6 +29,7 @@ class LifecycleStatus(models.TextChoices):
     SUSPENDED = "suspended"  # closed: no engine or database pods, volumes kept; its URL answers "store closed"
     RESUMING = "resuming"  # a worker is reopening it: replicas restored, then it must be served again
     UPGRADING = "upgrading"  # a worker runs helm upgrade (chart version or values) and rolls back on failure
+    RESTORING = "restoring"  # a worker backs the store up, then loads a chosen backup's data into it (same URL)
 
 
 S = StoreStatus
@@ -36,12 +37,14 @@ L = LifecycleStatus
 # Stores that count against the per-user limit (failed and deleted ones do not, as in the original). A suspended
 # store still holds its namespace and volumes, so it counts.
 ACTIVE_STATES = frozenset(
-    {S.REQUESTED, S.PROVISIONING, S.READY, S.DELETING, L.SUSPENDING, L.SUSPENDED, L.RESUMING, L.UPGRADING}
+    {S.REQUESTED, S.PROVISIONING, S.READY, S.DELETING, L.SUSPENDING, L.SUSPENDED, L.RESUMING, L.UPGRADING, L.RESTORING}
 )
 # A worker owns the store while it is in one of these.
-IN_PROGRESS_STATES = frozenset({S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING})
+IN_PROGRESS_STATES = frozenset(
+    {S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING, L.RESTORING}
+)
 # Lifecycle operations a worker runs (recovery re-enqueues them when their worker is lost).
-LIFECYCLE_IN_PROGRESS = frozenset({L.SUSPENDING, L.RESUMING, L.UPGRADING})
+LIFECYCLE_IN_PROGRESS = frozenset({L.SUSPENDING, L.RESUMING, L.UPGRADING, L.RESTORING})
 TERMINAL_STATES = frozenset({S.DELETED})
 # How the contract's clients (the React dashboard, scripts) see a lifecycle state: work in progress reads as
 # "provisioning" (no delete or retry offered, which the API refuses then anyway); a suspended store is intact and
@@ -51,6 +54,7 @@ CONTRACT_STATUS: dict[str, str] = {
     L.SUSPENDED: S.READY,
     L.RESUMING: S.PROVISIONING,
     L.UPGRADING: S.PROVISIONING,
+    L.RESTORING: S.PROVISIONING,
 }
 
 
@@ -110,6 +114,11 @@ class Store(ConcurrentTransitionMixin, models.Model):
     # fromRevision, finishedAt}; a rolled-back upgrade leaves the store ready with the reason here.
     last_upgrade = models.JSONField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # While restoring: which backup is loaded into the store ({backupId, requestedBy, requestedAt}), so a recovered
+    # worker can finish it; then the outcome ({outcome: succeeded|not_started|failed, backupId, safetyBackupId,
+    # reason, finishedAt}).
+    pending_restore = models.JSONField(null=True, blank=True)
+    last_restore = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,7 +164,7 @@ class Store(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING],
+        source=[S.REQUESTED, S.PROVISIONING, S.DELETING, L.SUSPENDING, L.RESUMING, L.UPGRADING, L.RESTORING],
         target=S.FAILED,
     )
     def mark_failed(self, *, reason: str) -> None:
@@ -173,6 +182,14 @@ class Store(ConcurrentTransitionMixin, models.Model):
                 "finishedAt": timezone.now().isoformat(),
             }
             self.pending_upgrade = None
+        if self.status == L.RESTORING and self.pending_restore is not None:
+            self.last_restore = {
+                "outcome": "failed",
+                "backupId": self.pending_restore.get("backupId"),
+                "reason": reason,
+                "finishedAt": timezone.now().isoformat(),
+            }
+            self.pending_restore = None
 
     @transition(field=status, source=[S.READY, S.FAILED, L.SUSPENDED], target=S.DELETING)
     def request_deletion(self) -> None:
@@ -223,6 +240,17 @@ class Store(ConcurrentTransitionMixin, models.Model):
             self.chart_values = chart_values
         self.last_upgrade = outcome
         self.pending_upgrade = None
+
+    @transition(field=status, source=S.READY, target=L.RESTORING)
+    def request_restore(self, *, target: dict) -> None:
+        self.pending_restore = target
+
+    @transition(field=status, source=L.RESTORING, target=S.READY)
+    def finish_restore(self, *, outcome: dict) -> None:
+        """Restored (the backup's data is the store's, same URL, secrets and admin password) or not started (its
+        backup first failed, nothing was loaded); either way the store serves again and `last_restore` says so."""
+        self.last_restore = outcome
+        self.pending_restore = None
 
 
 def _machine(states: list[str] | None = None) -> dict[str, tuple[str, ...]]:

@@ -527,8 +527,14 @@ SUSPEND_TASK = "provisioning.suspend_store"
 RESUME_TASK = "provisioning.resume_store"
 UPGRADE_TASK = "provisioning.upgrade_store"
 FLEET_UPGRADE_TASK = "provisioning.upgrade_fleet"
+RESTORE_TASK = "backups.restore_store"  # the backups app's: restore into the same store
 # The task that carries each lifecycle operation (recovery re-enqueues it when its worker was lost).
-LIFECYCLE_TASKS = {L.SUSPENDING: SUSPEND_TASK, L.RESUMING: RESUME_TASK, L.UPGRADING: UPGRADE_TASK}
+LIFECYCLE_TASKS = {
+    L.SUSPENDING: SUSPEND_TASK,
+    L.RESUMING: RESUME_TASK,
+    L.UPGRADING: UPGRADE_TASK,
+    L.RESTORING: RESTORE_TASK,
+}
 
 # Chart values a tenant may change in an upgrade: each workload's image tag, for the engine's workloads only. The
 # repository, security settings and everything else stay the platform's.
@@ -737,3 +743,38 @@ def stores_request_fleet_upgrade(*, store_ids: list[str], wave: int, actor: User
             )
         enqueue(FLEET_UPGRADE_TASK, [s.id for s in stores], wave, str(actor.pk))
     return len(stores)
+
+
+def store_request_restore(
+    *, store_id: str, actor: User | None, target: dict[str, Any], ip_address: str | None = None
+) -> Store:
+    """A ready store gets a chosen backup's data back (the backups app checked the backup and calls this in its
+    transaction): a worker backs the store up first, then loads the backup; the store keeps its URL and secrets."""
+    return _transition(
+        store_id,
+        "request_restore",
+        message=f"Restore from backup {target.get('backupId')} requested (a backup of the store is taken first)",
+        kwargs={"target": target},
+        refusal=_lifecycle_refusal("restored", "ready"),
+        concurrent="Store status changed concurrently. Aborting restore.",
+        metadata={"action": "restore_in_place", "backupId": target.get("backupId")},
+        actor=actor,
+        ip_address=ip_address,
+        enqueue_task=RESTORE_TASK,
+    )
+
+
+def store_finish_restore(*, store_id: str, outcome: dict[str, Any]) -> Store:
+    """The worker is done: restored, or not started (its backup first failed: nothing was loaded). Either way the
+    store is ready again and `last_restore` says what happened."""
+    restored = outcome.get("outcome") == "succeeded"
+    return _transition(
+        store_id,
+        "finish_restore",
+        message=f"Restored from backup {outcome.get('backupId')}"
+        if restored
+        else f"Restore not started: {outcome.get('reason')}",
+        kwargs={"outcome": outcome},
+        event_type=EventType.STATUS_CHANGE if restored else EventType.WARNING,
+        metadata={"action": "restore_in_place", **{k: v for k, v in outcome.items() if k != "finishedAt"}},
+    )

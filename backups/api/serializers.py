@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from backups.models import Backup, BackupSchedule
 from core.api import iso
-from core.validation import ContractSerializer
+from core.validation import ContractSerializer, StrictCharField
+from stores.models import Store, contract_status
 
 
 def backup_representation(backup: Backup) -> dict[str, Any]:
@@ -62,10 +63,37 @@ class BackupActionResponse(serializers.Serializer):
     backup = BackupSchema()
 
 
+def restore_representation(store: Store) -> dict[str, Any]:
+    """Restore into the same store as a tenant follows it: the precise state (`restoring`, shown to the contract's
+    clients as provisioning), the restore under way and the last one's outcome."""
+    return {
+        "storeId": store.id,
+        "state": store.status,
+        "status": contract_status(store.status),
+        "pendingRestore": store.pending_restore,
+        "lastRestore": store.last_restore,
+    }
+
+
 class BackupListResponse(serializers.Serializer):
     requestId = serializers.CharField()  # noqa: N815
     backups = BackupSchema(many=True)
     total = serializers.IntegerField()
+    storeId = serializers.CharField()  # noqa: N815
+    state = serializers.CharField()
+    status = serializers.CharField()
+    pendingRestore = serializers.JSONField(allow_null=True)  # noqa: N815
+    lastRestore = serializers.JSONField(allow_null=True)  # noqa: N815
+
+
+class RestoreResponse(serializers.Serializer):
+    requestId = serializers.CharField()  # noqa: N815
+    message = serializers.CharField()
+    storeId = serializers.CharField()  # noqa: N815
+    state = serializers.CharField()
+    status = serializers.CharField()
+    pendingRestore = serializers.JSONField(allow_null=True)  # noqa: N815
+    lastRestore = serializers.JSONField(allow_null=True)  # noqa: N815
 
 
 class ScheduleSerializer(ContractSerializer):
@@ -93,3 +121,20 @@ class ScheduleResponse(serializers.Serializer):
     everyHours = serializers.IntegerField(allow_null=True)  # noqa: N815
     keep = serializers.IntegerField(allow_null=True)
     overdueSince = serializers.DateTimeField(allow_null=True)  # noqa: N815
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only: a destructive confirmation is never read from "yes" or 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class RestoreSerializer(ContractSerializer):
+    """POST /stores/{id}/restore: one of the store's own backups, and `confirm: true` (its data replaces the
+    store's)."""
+
+    backupId = StrictCharField(max_length=32, source="backup_id")  # noqa: N815
+    confirm = StrictBooleanField()

@@ -5,13 +5,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backups import selectors, services
+from backups import restore_in_place, selectors, services
 from backups.api.serializers import (
     BackupActionResponse,
     BackupListResponse,
+    RestoreResponse,
+    RestoreSerializer,
     ScheduleResponse,
     ScheduleSerializer,
     backup_representation,
+    restore_representation,
     schedule_representation,
 )
 from backups.models import BackupSchedule
@@ -25,7 +28,7 @@ class StoreBackupsView(APIView):
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_for_backups(request.user, validate_store_id(store_id))
         backups = [backup_representation(b) for b in selectors.backups_of(store)]
-        return Response({"backups": backups, "total": len(backups)})
+        return Response({"backups": backups, "total": len(backups), **restore_representation(store)})
 
     @extend_schema(
         request=None, responses={202: BackupActionResponse, **ERRORS(400, 401, 403, 404, 409)}, tags=["backups"]
@@ -55,3 +58,21 @@ class StoreBackupScheduleView(APIView):
             store_id=store.id, actor=request.user, ip_address=client_ip(request), **data
         )
         return Response(schedule_representation(schedule))
+
+
+class StoreRestoreView(APIView):
+    """POST /stores/{id}/restore {backupId, confirm: true}: one of the store's backups loaded back into it (a backup
+    of the store is taken first); 202 with the store's state (`restoring`) and the restore asked for."""
+
+    @extend_schema(
+        request=RestoreSerializer,
+        responses={202: RestoreResponse, **ERRORS(400, 401, 403, 404, 409)},
+        tags=["backups"],
+    )
+    def post(self, request: Request, store_id: str) -> Response:
+        store = selectors.store_for_backups(request.user, validate_store_id(store_id))
+        data = RestoreSerializer.parse(request.data)
+        store = restore_in_place.store_restore_request(
+            store_id=store.id, actor=request.user, ip_address=client_ip(request), **data
+        )
+        return Response({"message": "Store restore initiated.", **restore_representation(store)}, status=202)

@@ -3,7 +3,8 @@ Traefik ingress, and a real S3 endpoint: rclone serve s3), provisioned once for 
 an order (a WooCommerce order row in its MariaDB) are added, the store is backed up (mariadb-dump and the content
 volume's tar streamed into the bucket, manifest last), and restored into a NEW store with new secrets whose products
 and order match the source, whose site URL is its own and which serves the product through the ingress. A corrupted
-part is refused before the new store's namespace exists."""
+part is refused before the new store's namespace exists. Last, the source store is restored from its own backup
+(restore into the same store): what was added after the backup is gone, the backup's data is back."""
 
 import http.client
 import json
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test import override_settings
 
 from audit.models import AuditEvent
+from backups import restore_in_place
 from backups import services as backup_services
 from backups.models import Backup, BackupStatus, Restore
 from provisioning import services
@@ -203,3 +205,39 @@ def test_a_corrupted_part_is_refused_before_the_namespace_exists(cluster_store):
     finally:
         part.write_bytes(original)
     assert Backup.objects.get(pk=backup.pk).status == BackupStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_restore_into_the_same_store_brings_the_backup_back_and_drops_what_came_after(cluster_store):
+    """The source store itself restored from its backup: a product and an order added after the backup are gone,
+    the backup's products and order are there, and it serves the same URL with the same secrets; the backup taken
+    first holds what the store had (the later product)."""
+    cluster, source, backup, _, _ = cluster_store
+    source = Store.objects.select_related("owner").get(pk=source.pk)
+    at_backup = products(cluster, source), _sql(cluster, source, ORDERS_SQL)
+    _wp(
+        *(cluster, source, "wc", "product", "create", "--name=After The Backup", "--type=simple"),
+        *("--regular_price=3.00", "--sku=AFTER-BACKUP-1", "--status=publish", "--user=1", "--porcelain"),
+    )
+    _sql(cluster, source, ORDER_SQL.replace("order-backup-test", "order-after-backup").replace("wc_bk1", "wc_af1"))
+    assert "AFTER-BACKUP-1" in {sku for sku, *_ in products(cluster, source)}
+    assert "wc_af1" in _sql(cluster, source, ORDERS_SQL)  # the later order's key
+
+    restore_in_place.store_restore_request(store_id=source.id, backup_id=backup.id, confirm=True, actor=source.owner)
+    started = time.monotonic()
+    assert restore_in_place.restore_in_place(source.id) == "restored", explain(source)
+    print(f"backups k8s: restored into the same store in {time.monotonic() - started:.0f}s")
+    restored = Store.objects.get(pk=source.pk)
+    assert restored.status == S.READY and restored.last_restore["backupId"] == backup.id
+    assert (products(cluster, restored), _sql(cluster, restored, ORDERS_SQL)) == at_backup
+    assert "wc_af1" not in at_backup[1]
+    # The same store: its URL, its secrets (the admin password set back to the store's own), served as before.
+    assert (restored.storefront_url, restored.secrets) == (source.storefront_url, source.secrets)
+    assert _wp(cluster, restored, "option", "get", "home").strip() == source.storefront_url
+    status, shop = through_ingress(restored, "/shop/")
+    assert status == 200 and LANTERN[0] in shop and "After The Backup" not in shop
+    safety = Backup.objects.get(pk=restored.last_restore["safetyBackupId"])
+    assert (safety.trigger, safety.status) == ("restore", BackupStatus.SUCCEEDED)
+    steps = list(ProvisioningRun.objects.filter(store=restored, operation="restore").values_list("step", "status"))
+    assert [s for s, _ in steps][:3] == ["release_check", "restore_verify", "backup_database"]
+    assert all(status == "succeeded" for _, status in steps), steps

@@ -359,7 +359,8 @@ def test_an_upgrade_whose_backup_fails_does_not_start_and_helm_never_runs(life, 
     store.refresh_from_db()
     (backup,) = Backup.objects.filter(store=store)
     reason = (
-        f"The backup taken before the upgrade ({backup.id}) failed: The database dump failed: "
+        f"The backup taken before the upgrade to chart {store_services.available_chart_versions()[0]} ({backup.id})"
+        " failed: The database dump failed: "
         "mariadb-dump: Got error: 2013: Lost connection to server during query"
     )
     # Nothing changed: the store serves as it was, on its values and secrets, and says why the upgrade did not start.

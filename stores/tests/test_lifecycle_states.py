@@ -37,6 +37,9 @@ LIFECYCLE_EDGES = {
     ("ready", "upgrading"),
     ("upgrading", "ready"),
     ("upgrading", "failed"),
+    ("ready", "restoring"),
+    ("restoring", "ready"),
+    ("restoring", "failed"),
 }
 EDGES = [(src, dst) for src, targets in MACHINE.items() for dst in targets]
 
@@ -51,6 +54,10 @@ def move(store: Store, target: str) -> Store:
         return services.store_request_resume(store_id=store.id, actor=store.owner)
     if target == L.UPGRADING:
         return services.store_request_upgrade(store_id=store.id, actor=store.owner, chart_version=None)
+    if target == L.RESTORING:
+        return services.store_request_restore(store_id=store.id, actor=store.owner, target={"backupId": "backup-1"})
+    if target == S.READY and store.status == L.RESTORING:
+        return services.store_finish_restore(store_id=store.id, outcome={"outcome": "succeeded", "backupId": "b"})
     if target == S.READY and store.status == L.RESUMING:
         return services.store_mark_resumed(store_id=store.id)
     if target == S.READY and store.status == L.UPGRADING:
@@ -111,7 +118,7 @@ def test_each_lifecycle_state_reads_as_a_contract_state_and_the_sets_name_them()
     assert set(CONTRACT_STATUS) == set(L.values)
     assert set(CONTRACT_STATUS.values()) <= set(S.values)
     assert set(L.values) <= ACTIVE_STATES  # they hold a namespace and volumes: they count against the limit
-    assert {L.SUSPENDING, L.RESUMING, L.UPGRADING} <= IN_PROGRESS_STATES
+    assert {L.SUSPENDING, L.RESUMING, L.UPGRADING, L.RESTORING} <= IN_PROGRESS_STATES
     assert L.SUSPENDED not in IN_PROGRESS_STATES
 
 
