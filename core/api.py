@@ -5,11 +5,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils import encoders
 
 from core.errors import PlatformError, dependency_unavailable
 
@@ -54,13 +56,25 @@ def request_id_of(request: Any) -> str | None:
 
 
 class EnvelopeJSONRenderer(JSONRenderer):
-    """Puts the request id first in every JSON object the API returns."""
+    """Puts the request id first in every JSON object the API returns, and encodes with orjson: the standard
+    encoder was a tenth of a store list's CPU (bench/api). What orjson does not encode natively (datetimes, which
+    DRF writes in its own format, Decimals, lazy strings) goes to DRF's encoder, so the bytes stay what DRF wrote:
+    compact, UTF-8, U+2028/U+2029 escaped for JavaScript."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
         request = (renderer_context or {}).get("request")
         if isinstance(data, dict) and "requestId" not in data and request is not None:
             data = {"requestId": request_id_of(request), **data}
-        return super().render(data, accepted_media_type, renderer_context)
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)  # a human asked for indentation
+        body = orjson.dumps(data, default=_drf_default, option=_ORJSON_OPTIONS)
+        return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+
+
+_drf_default = encoders.JSONEncoder().default
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def error_body(request: Any, error: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 JWT, the queries, the renderer), called in this process for the same floor views and endpoints as bench.api.run.
 Steadier than wrk on a shared machine and it leaves gunicorn out, so it says where an endpoint's time goes.
 
-    .venv/bin/python -m bench.api.inprocess [--requests 3000] [--profile STORE [--sort cumulative] [--top 60]]
+    .venv/bin/python -m bench.api.inprocess [--requests 3000] [--only LABEL] [--profile STORE|LABEL [--sort cumulative]]
 
 Needs PostgreSQL and Redis (make services); seeds the same database as bench.api.run (both data sizes, in turn)."""
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import sys
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument("--profile", help="also print the top functions of one target (a label below, or STORE)")
     parser.add_argument("--sort", default="tottime", help="--profile's order: tottime (own time) or cumulative")
     parser.add_argument("--top", type=int, default=30, help="how many functions --profile prints")
+    parser.add_argument("--only", help="measure only this target (a label below) and the floor")
     args = parser.parse_args()
 
     env = bench_env(Path(tempfile.mkdtemp(prefix="storeplane-bench-")))
@@ -52,17 +54,22 @@ def main() -> int:
 
     handler = WSGIHandler()
 
+    login = json.dumps(prepared["login"]).encode()
+
     def call(path: str, bearer: str | None) -> None:
         route, _, query = path.partition("?")
+        body = login if route == "/api/v1/auth/login" else b""  # the one POST: a login with the seeded user
         environ = {
-            "REQUEST_METHOD": "GET",
+            "REQUEST_METHOD": "POST" if body else "GET",
             "PATH_INFO": route,
             "QUERY_STRING": query,
             "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "8000",
             "REMOTE_ADDR": "127.0.0.1",
             "HTTP_HOST": "127.0.0.1:8000",
-            "wsgi.input": io.BytesIO(b""),
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
             "wsgi.url_scheme": "http",
             "wsgi.errors": sys.stderr,
         }
@@ -80,6 +87,7 @@ def main() -> int:
         ("large", [("floor: bare Django view ", "/bench/floor", None),
                    ("store list, 10,000 stores", "/api/v1/stores", token), ("store by id", store, token),
                    ("audit, 100,000 rows", "/api/v1/audit", token)]),
+        (None, [("login", "/api/v1/auth/login", None)]),
     ]  # fmt: skip
     targets = [t for _, ts in phases for t in ts]
     wanted = store if args.profile == "STORE" else args.profile
@@ -91,14 +99,18 @@ def main() -> int:
         if size:
             seed(env, size)
         for label, path, bearer in phase:
-            for _ in range(300):
+            if args.only and label not in (targets[0][0], args.only):
+                continue
+            slow = label == "login"  # ~50 ms each: a twentieth as many
+            count = max(20, args.requests // 20) if slow else args.requests
+            for _ in range(15 if slow else 300):
                 call(path, bearer)
             rounds = []
             for _ in range(args.rounds):
                 started = time.process_time()
-                for _ in range(args.requests):
+                for _ in range(count):
                     call(path, bearer)
-                rounds.append((time.process_time() - started) * 1000 / args.requests)
+                rounds.append((time.process_time() - started) * 1000 / count)
             results[label] = (sorted(rounds)[len(rounds) // 2], min(rounds))
 
     bare = results[targets[0][0]][0]
@@ -112,7 +124,7 @@ def main() -> int:
         path, bearer = profiled[0]
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
-        for _ in range(args.requests):
+        for _ in range(max(20, args.requests // 20) if path.endswith("/login") else args.requests):
             call(path, bearer)
         profiler.disable()
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)

@@ -96,3 +96,30 @@ def test_root_answers_the_contract_body(api):
     body = api.get("/").json()
     assert body["name"] == "Multi-Tenant Ecommerce Control Plane"
     assert body["endpoints"] == {"stores": "/api/v1/stores", "health": "/api/v1/health"}
+
+
+def test_the_api_renderer_writes_the_bytes_drfs_own_encoder_writes():
+    """orjson is the encoder for speed only: what a client receives is byte for byte what DRF's JSONRenderer wrote
+    (compact, UTF-8, U+2028/U+2029 escaped, DRF's datetime and Decimal formats, lazy strings, UUIDs)."""
+    import datetime as dt
+    import uuid
+    from decimal import Decimal
+
+    from django.utils.translation import gettext_lazy
+    from rest_framework.renderers import JSONRenderer
+
+    from core.api import EnvelopeJSONRenderer
+
+    data = {
+        "name": 'Café \u2028 line\u2029 ☕ "quoted" </script>',
+        "when": dt.datetime(2026, 12, 7, 16, 1, 2, 345678, tzinfo=dt.UTC),
+        "day": dt.date(2026, 12, 7),
+        "price": Decimal("12.50"),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "label": gettext_lazy("Stores"),
+        "nested": [{"n": 1, "f": 0.1, "none": None, "t": True}, (1, 2)],
+    }
+    ours = EnvelopeJSONRenderer().render(data)
+    assert ours == JSONRenderer().render(data)
+    assert b"\\u2028" in ours and "☕".encode() in ours
+    assert EnvelopeJSONRenderer().render(None) == b""

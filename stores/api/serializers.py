@@ -15,7 +15,7 @@ from core.api import iso
 from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from core.validation import ContractSerializer, StrictCharField
 from stores.models import Engine, Store, StoreStatus, Theme, contract_status
-from stores.selectors import AUDIT_COLUMNS, CREDENTIALS_TOKEN, STORE_COLUMNS
+from stores.selectors import AUDIT_COLUMNS, CREDENTIALS_TOKEN, ISO_OF, STORE_COLUMNS
 from stores.validators import store_name_error
 
 STORE_ID_RE = re.compile(r"^store-[a-f0-9]{8}$")
@@ -137,9 +137,10 @@ _UNREADABLE = object()
 def store_row(store: Store | Mapping[str, Any]) -> Mapping[str, Any]:
     """A store as a row of STORE_COLUMNS: its credentials as the stored token when the selectors read it so
     (CREDENTIALS_TOKEN), else as the decrypted value under "admin_credentials"."""
-    if isinstance(store, Mapping):
+    if not isinstance(store, Store):  # already a row (an ABC check of Mapping costs more than the row's fields)
         return store
     row = {column: getattr(store, column) for column in STORE_COLUMNS}
+    row.update({key: iso(row[column]) for column, key in ISO_OF.items()})
     if CREDENTIALS_TOKEN in store.__dict__:
         row[CREDENTIALS_TOKEN] = store.__dict__[CREDENTIALS_TOKEN]
     else:
@@ -223,14 +224,18 @@ def store_representation(store: Store | Mapping[str, Any], viewer: User) -> dict
         "failureReason": row["failure_reason"],
         "retryCount": row["retry_count"],
         "provisioningDurationMs": row["provisioning_duration_ms"] or None,
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
+        "createdAt": row["created_iso"],
+        "updatedAt": row["updated_iso"],
     }
 
 
 def audit_entry(event: AuditEvent | Mapping[str, Any], *, include_actor: bool, include_store_name: bool) -> dict:
     """An audit entry (§1.5) from an AuditEvent or a row of AUDIT_COLUMNS (stores.selectors)."""
-    row = event if isinstance(event, Mapping) else {column: getattr(event, column) for column in AUDIT_COLUMNS}
+    if not isinstance(event, AuditEvent):
+        row = event
+    else:
+        row = {column: getattr(event, column) for column in AUDIT_COLUMNS}
+        row["created_iso"] = iso(row["created_at"])
     entry = {
         "id": str(row["id"]),
         "storeId": row["store_id"],
@@ -241,7 +246,7 @@ def audit_entry(event: AuditEvent | Mapping[str, Any], *, include_actor: bool, i
         "metadata": row["metadata"] or {},
         "ipAddress": row["ip_address"] if include_actor else None,
         "userEmail": row["actor_email"] if include_actor else None,
-        "createdAt": iso(row["created_at"]),
+        "createdAt": row["created_iso"],
     }
     if include_store_name:
         entry["storeName"] = row["store_name"]

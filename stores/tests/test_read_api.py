@@ -358,3 +358,26 @@ class TestLogsAndAudit:
         with CaptureQueriesContext(connection) as large:
             tenant_api.get("/api/v1/audit")
         assert len(small) == len(large) <= 3
+
+
+@pytest.mark.django_db
+def test_list_and_audit_timestamps_formatted_by_postgresql_read_as_the_detail_writes_them(tenant, tenant_api):
+    """The list and the audit take their timestamps as text from PostgreSQL, the detail formats a datetime: a
+    client sees one format (UTC, milliseconds truncated, Z), the same instant in both."""
+    import datetime as dt
+    from unittest import mock
+
+    from core.api import iso
+
+    store = StoreFactory(owner=tenant, status=StoreStatus.READY)
+    moment = dt.datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    Store.objects.filter(pk=store.pk).update(created_at=moment, updated_at=moment + dt.timedelta(microseconds=1))
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        audit_record(event_type="info", store=store, message="stamped")
+
+    listed = tenant_api.get("/api/v1/stores").json()["stores"][0]
+    detail = tenant_api.get(f"/api/v1/stores/{store.id}").json()["store"]
+    assert listed["createdAt"] == detail["createdAt"] == iso(moment) == "2026-03-28T20:59:59.999Z"
+    assert listed["updatedAt"] == detail["updatedAt"] == "2026-03-28T21:00:00.000Z"
+    entries = tenant_api.get(f"/api/v1/stores/{store.id}/logs").json()["logs"]
+    assert [e["createdAt"] for e in entries if e["message"] == "stamped"] == ["2026-03-28T20:59:59.999Z"]
