@@ -1,5 +1,5 @@
-"""The store page's backup actions: "Back up now" (one POST) and "Restore…" a backup into the store (a
-confirmation page, then a POST), each the same service as the API and the console."""
+"""The store page's backup actions: "Back up now" (one POST), the backup schedule's form, and "Restore…" a backup
+into the store (a confirmation page, then a POST), each the same service as the API and the console."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -68,3 +68,36 @@ def store_restore(request: HttpRequest, store_id: str, backup_id: str) -> HttpRe
         messages.success(request, f"Restore from backup {backup_id} started; a backup of the store is taken first.")
         return redirect("store-detail", store_id=store.id)
     return render(request, "stores/confirm.html", context)
+
+
+# The same bounds as the API's schedule (backups.api.serializers.ScheduleSerializer).
+SCHEDULE_BOUNDS = {"every_hours": (1, 720, "Every (hours)"), "keep": (1, 100, "Keep")}
+
+
+@login_required
+@require_POST
+def store_backup_schedule(request: HttpRequest, store_id: str) -> HttpResponse:
+    """The schedule form of the store page: on or off, every N hours, keeping the newest K (as PUT .../schedule)."""
+    store = _store_for(request, store_id)
+    values: dict[str, int] = {}
+    for name, (low, high, label) in SCHEDULE_BOUNDS.items():
+        raw = request.POST.get(name, "").strip()
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            messages.error(request, f"{label} must be a whole number from {low} to {high}; the schedule is unchanged.")
+            return redirect("store-detail", store_id=store.id)
+        values[name] = int(raw)
+    enabled = request.POST.get("enabled") == "on"
+    try:
+        services.backup_schedule_set(
+            store_id=store.id,
+            actor=request.user,  # type: ignore[arg-type]
+            enabled=enabled,
+            ip_address=client_ip(request),
+            **values,
+        )
+    except PlatformError as exc:
+        messages.error(request, " ".join(filter(None, [exc.message, exc.suggestion])))
+    else:
+        what = f"every {values['every_hours']} h, keeping {values['keep']}" if enabled else "off"
+        messages.success(request, f"Backup schedule saved: {what}.")
+    return redirect("store-detail", store_id=store.id)

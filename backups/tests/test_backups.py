@@ -225,6 +225,42 @@ class TestPageAndConsole:
         assert client.post("/stores/store-0000ffff/backups").status_code == 404
         assert not Backup.objects.exists() and queued_tasks() == []
 
+    def test_page_schedule_form_saves_the_schedule(self, tenant, client):
+        from backups.models import BackupSchedule
+
+        store = ready_store(tenant)
+        client.force_login(tenant)
+        assert 'id="backup-schedule"' in client.get(f"/stores/{store.id}").content.decode()
+        response = client.post(
+            f"/stores/{store.id}/backups/schedule", {"enabled": "on", "every_hours": "12", "keep": "3"}, follow=True
+        )
+        schedule = BackupSchedule.objects.get(store=store)
+        assert (schedule.enabled, schedule.every_hours, schedule.keep) == (True, 12, 3)
+        assert "Backup schedule saved: every 12 h, keeping 3." in response.content.decode()
+        assert 'value="12"' in response.content.decode()
+        event = AuditEvent.objects.get(store_id=store.id, metadata__action="backup_schedule")
+        assert event.actor_email == tenant.email
+
+    @pytest.mark.parametrize("form", [{"every_hours": "0", "keep": "3"}, {"every_hours": "12", "keep": "x"}])
+    def test_page_schedule_form_refuses_out_of_bounds_values_and_changes_nothing(self, tenant, client, form):
+        from backups.models import BackupSchedule
+
+        store = ready_store(tenant)
+        client.force_login(tenant)
+        response = client.post(f"/stores/{store.id}/backups/schedule", {"enabled": "on", **form}, follow=True)
+        assert "the schedule is unchanged" in response.content.decode()
+        assert not BackupSchedule.objects.exists()
+        assert not AuditEvent.objects.filter(store_id=store.id, metadata__action="backup_schedule").exists()
+
+    def test_page_schedule_form_of_another_tenants_store_is_refused(self, tenant, other_tenant, client):
+        from backups.models import BackupSchedule
+
+        store = ready_store(tenant)
+        client.force_login(other_tenant)
+        form = {"enabled": "on", "every_hours": "1", "keep": "1"}
+        assert client.post(f"/stores/{store.id}/backups/schedule", form).status_code == 403
+        assert not BackupSchedule.objects.exists()
+
     def test_console_action_calls_the_service(self, admin_user, tenant, client):
         ready, failed = ready_store(tenant), StoreFactory(owner=tenant, status=S.FAILED)
         client.force_login(admin_user)
