@@ -125,9 +125,13 @@ affinity:
 {{- end -}}
 
 {{/*
-Init container that waits until a database Service accepts TCP connections. Only sh, nc, sleep and wget may be
-assumed in the toolbox (busybox without applet links); `nc HOST PORT -e PROG ARGS` exits 0 once connected with both
-Debian's and upstream busybox nc.
+Init container that waits until a database Service accepts TCP connections. Only sh, nc, sleep, date and wget may be
+assumed in the toolbox (busybox); `nc HOST PORT -e PROG ARGS` exits 0 once connected with both Debian's and upstream
+busybox nc. The wait is bounded: the address is the Service's env variable, which the kubelet fills in when it
+creates the container, so a pod started before the kubelet knew the Service (right after an API server restart)
+would otherwise wait forever. It exits non-zero at once when the variable was left unexpanded, and after
+toolbox.waitTimeoutSeconds otherwise; the kubelet then restarts it with fresh variables. (No cluster DNS is
+assumed: the local cluster has none, so the Service's DNS name is no way around the variable.)
 Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
 */}}
 {{- define "store.waitFor" -}}
@@ -138,9 +142,18 @@ Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
     - sh
     - -c
     - |
+      case "$DB_HOST" in
+        '$('*) echo "the database Service's address is not in this container's environment ($DB_HOST): exiting so the kubelet restarts it"; exit 1 ;;
+      esac
+      deadline=$(( $(date +%s) + WAIT_TIMEOUT ))
       until nc -w 3 "$DB_HOST" "$DB_PORT" -e sleep 0; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+          echo "$DB_HOST:$DB_PORT did not answer in ${WAIT_TIMEOUT}s: exiting so the kubelet restarts this container"; exit 1
+        fi
         echo "waiting for $DB_HOST:$DB_PORT"; sleep "$WAIT_INTERVAL"
       done
+  # Why it gave up shows in the pod's status (kubectl describe), not only in the restarted container's old logs.
+  terminationMessagePolicy: FallbackToLogsOnError
   env:
     - name: DB_HOST
       value: {{ include "store.serviceHostVar" . | quote }}
@@ -148,6 +161,8 @@ Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
       value: {{ .port | quote }}
     - name: WAIT_INTERVAL
       value: {{ .root.Values.toolbox.waitIntervalSeconds | quote }}
+    - name: WAIT_TIMEOUT
+      value: {{ .root.Values.toolbox.waitTimeoutSeconds | quote }}
   resources:
     {{- toYaml .root.Values.toolbox.resources | nindent 4 }}
   securityContext:
