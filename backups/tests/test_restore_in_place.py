@@ -4,9 +4,13 @@ the store is ready), each leaving everything as it was; and the chain against th
 tests (fake helm and kubectl, a real rclone S3 endpoint): the chosen backup verified, a backup of the store taken,
 then the backup's dump streamed into the store's database, the admin password set back to the store's, served,
 ready with the same URL and secrets; a failed backup first or a corrupted part leaves the store serving as it was,
-nothing loaded; a restore whose worker was lost is resumed by recovery and does not back up again."""
+nothing loaded; a restore whose worker was lost (a real Celery worker SIGKILLed mid-load too) is resumed by recovery
+and does not back up again."""
 
+import contextlib
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,8 +21,9 @@ from backups import restore_in_place, services
 from backups.models import Backup, BackupStatus
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import recover
+from provisioning.tests.celery_worker import spawn_worker, stop_worker, wait_for
 from provisioning.tests.conftest import fake_tool  # noqa: F401  (a fixture of the scripted cluster)
-from provisioning.tests.test_lifecycle import DUMPS, ready_store
+from provisioning.tests.test_lifecycle import BACKUP_S3_SETTINGS, DUMPS, ready_store
 from provisioning.tests.test_lifecycle import life as life  # noqa: F401  (the scripted cluster, a fixture)
 from stores.models import LifecycleStatus, Store, StoreStatus
 from stores.services import RESTORE_TASK
@@ -339,5 +344,51 @@ def test_a_restore_whose_worker_was_lost_is_resumed_without_a_second_backup(life
     store.refresh_from_db()
     assert store.status == S.READY and store.last_restore["outcome"] == "succeeded"
     assert Backup.objects.filter(store=store, trigger="restore").count() == 1
+    interrupted = ProvisioningRun.objects.get(store=store, step="restore_database", status=RunStatus.ERRORED)
+    assert interrupted.error == "Interrupted: the worker stopped; resumed by recovery."
+
+
+@pytest.mark.django_db(transaction=True)  # the worker is another process: it sees committed rows only
+def test_a_worker_killed_mid_load_leaves_a_store_recovery_finishes(life, tenant, settings):
+    """A real Celery worker (the scripted cluster) is SIGKILLed while the chosen backup's dump streams into the
+    database; recovery resumes the restore, which reuses the backup taken first and finishes."""
+    from provisioning import concurrency
+
+    settings.RECOVERY_GRACE_SECONDS = 0
+    store = ready_store(owner=tenant)
+    chosen = taken_backup(life, store)
+    slow = Path(f"{life.release(store)}.slowload")
+    slow.write_text("")
+    overlay = {
+        "HELM_BIN": str(life.helm.path),
+        "KUBECTL_BIN": str(life.kubectl.path),
+        "KUBECONFIG": settings.KUBECONFIG,
+        "STORE_INGRESS_PORT": str(life.port),
+        **{name: str(getattr(settings, name)) for name in BACKUP_S3_SETTINGS},
+    }
+    worker = spawn_worker(overlay, concurrency=1)
+    try:
+        restore_in_place.store_restore_request(store_id=store.id, backup_id=chosen.id, confirm=True, actor=tenant)
+        loading = ProvisioningRun.objects.filter(store=store, step="restore_database", status=RunStatus.RUNNING)
+        wait_for(loading.exists, 60, "the worker to load the database")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        stop_worker(worker, timeout=5)
+    pid_file = Path(f"{life.release(store)}.pid")
+    if pid_file.exists():  # the fake kubectl the killed worker started (its own session survives the group kill)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    slow.unlink()
+    concurrency.get_redis().delete(concurrency.store_lock_key(store.id))  # its lock would expire by itself
+    Store.objects.filter(pk=store.pk).update(updated_at=timezone.now() - timezone.timedelta(seconds=5))
+    assert Store.objects.get(pk=store.pk).status == L.RESTORING
+    assert recover() == [f"{store.id} restoring: operation resumed"]
+    assert restore_in_place.restore_in_place(store.id) == "restored"  # what the queued task does
+    store.refresh_from_db()
+    assert store.status == S.READY and store.last_restore["outcome"] == "succeeded"
+    (safety,) = Backup.objects.filter(store=store, trigger="restore")  # taken once, by the killed worker
+    assert safety.status == B.SUCCEEDED and store.last_restore["safetyBackupId"] == safety.id
+    assert not ProvisioningRun.objects.filter(store=store, status=RunStatus.RUNNING).exists()
     interrupted = ProvisioningRun.objects.get(store=store, step="restore_database", status=RunStatus.ERRORED)
     assert interrupted.error == "Interrupted: the worker stopped; resumed by recovery."

@@ -88,7 +88,7 @@ print("unexpected helm call", argv, file=sys.stderr); sys.exit(3)
 
 # kubectl: pods and workloads as the release's current revision makes them.
 FAKE_KUBECTL = r"""
-import json, os, sys
+import json, os, sys, time
 args = [a for a in argv if not a.startswith("--request-timeout")]
 ns = args[args.index("--namespace") + 1] if "--namespace" in args else "ns"
 STATE = f"{STATE}.{ns}"
@@ -106,6 +106,9 @@ if "exec" in args:  # a backup's dump or archive (the backups app's step before 
     container = args[args.index("-c") + 1]
     with open(RECORD, "a") as rec:
         rec.write(json.dumps({"argv": args}) + "\n")
+    if "-i" in args and container == "mariadb" and os.path.exists(STATE + ".slowload"):  # a restore's load hangs
+        open(STATE + ".pid", "w").write(str(os.getpid()))
+        time.sleep(60)
     if container == "mariadb" and os.path.exists(STATE + ".dumpfail"):
         print("mariadb-dump: Got error: 2013: Lost connection to server during query", file=sys.stderr)
         sys.exit(2)
