@@ -26,10 +26,12 @@ from provisioning.steps import Attempt, reason_of, step
 from provisioning.values import admin_email, admin_path, ensure_secrets, helm_values, secret_values, store_url
 from stores import services as store_services
 from stores.exceptions import InvalidStateTransition
-from stores.models import Engine, Store, StoreStatus
+from stores.models import LIFECYCLE_IN_PROGRESS, Engine, LifecycleStatus, Store, StoreStatus
 
 logger = logging.getLogger("storeplane.provisioning")
 S = StoreStatus
+# A store that is not ready now but will be again without its owner doing anything more than resuming it.
+LIFECYCLE_LIVE = frozenset({LifecycleStatus.SUSPENDED, *LIFECYCLE_IN_PROGRESS})
 
 MANAGED_BY = "storeplane"
 SECRETS_UNREADABLE_REASON = (
@@ -123,7 +125,9 @@ class Chain:
     def run(self, store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
         if self.body is not None:
             return self.body(store_id, attempt=attempt, task_id=task_id)
-        return _operate(self, store_id, attempt=attempt, task_id=task_id)
+        outcome = _operate(self, store_id, attempt=attempt, task_id=task_id)
+        hand_over_pending_password(store_id)  # after the lock is released, for the task that applies it
+        return outcome
 
     def give_up(self, store_id: str, error: OperationFailed) -> str:
         if self.record is not None:
@@ -356,13 +360,20 @@ PASSWORD_TASK = "provisioning.update_store_password"  # noqa: S105  (a task name
 IN_PROGRESS_REASON = "In progress: a worker applies it shortly; the store's activity log records the outcome."
 
 
+WAITING_REASON = "Waiting: the store is {status}; the new password is applied when it runs again."
+# The stores a password change reaches: the running ones at once, and those that will run again (suspended, or
+# held by a lifecycle operation) when they do: the change waits in their secrets, and the chain that makes the
+# store ready again hands it to its worker (hand_over_pending_password).
+PASSWORD_STORES = (S.READY, *sorted(LIFECYCLE_LIVE))
+
+
 def propagate_password(*, user, new_password: str) -> dict:
-    """The tenant's new password becomes the admin password of each of its ready stores (up to 100, newest first).
-    The request never waits for a worker: each store's new password waits for its worker encrypted in the store's
-    secrets (never in a queue message), and the answer reports each store as it stands now, in the contract's shape
-    {totalStores, successful, failed, details}: refused ones with their reason, queued ones as in progress (the
-    worker's outcome lands in the store's audit log)."""
-    stores = list(Store.objects.filter(owner=user, status=S.READY).order_by("-created_at")[:100])
+    """The tenant's new password becomes the admin password of each of its stores (up to 100, newest first) that
+    is ready or will be again. The request never waits for a worker: each store's new password waits for its worker
+    encrypted in the store's secrets (never in a queue message), and the answer reports each store as it stands
+    now, in the contract's shape {totalStores, successful, failed, details}: refused ones with their reason, queued
+    ones as in progress, suspended or busy ones as waiting (the worker's outcome lands in the store's audit log)."""
+    stores = list(Store.objects.filter(owner=user, status__in=PASSWORD_STORES).order_by("-created_at")[:100])
     details: list[dict] = []
     for store in stores:
         if is_unreadable(store.admin_credentials) or is_unreadable(store.secrets):
@@ -372,14 +383,28 @@ def propagate_password(*, user, new_password: str) -> dict:
             details.append({"storeId": store.id, "success": False, "reason": "no credentials"})
             continue
         store_services.store_set_pending_admin_password(store_id=store.id, password=new_password)
-        current_app.send_task(PASSWORD_TASK, args=[store.id])
-        details.append({"storeId": store.id, "success": False, "reason": IN_PROGRESS_REASON})
+        if store.status == S.READY:
+            current_app.send_task(PASSWORD_TASK, args=[store.id])
+            reason = IN_PROGRESS_REASON
+        else:
+            reason = WAITING_REASON.format(status=store.status)
+        details.append({"storeId": store.id, "success": False, "reason": reason})
     return {
         "totalStores": len(stores),
         "successful": sum(1 for d in details if d["success"]),
         "failed": sum(1 for d in details if not d["success"]),
         "details": details,
     }
+
+
+def hand_over_pending_password(store_id: str) -> bool:
+    """A ready store with a password change still pending (it waited while the store was suspended or another
+    operation held it) gets a task that applies it. True when one was sent."""
+    store = Store.objects.filter(pk=store_id, status=S.READY).only("id", "secrets").first()
+    if store is None or is_unreadable(store.secrets) or not (store.secrets or {}).get("pendingAdminPassword"):
+        return False
+    current_app.send_task(PASSWORD_TASK, args=[store_id])
+    return True
 
 
 def _apply_password(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:

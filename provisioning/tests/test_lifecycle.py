@@ -267,10 +267,13 @@ def test_suspend_then_resume_through_the_chains(life):
     # A suspended store holds no slot of the semaphore.
     assert concurrency.provisioning_semaphore().stats()["active"] == 0
 
+    # The owner changed its password while the store was suspended: the change waits for the store to run again.
+    store_services.store_set_pending_admin_password(store_id=store.id, password="changed-while-closed")
     store_services.store_request_resume(store_id=store.id, actor=store.owner)
     assert lifecycle.resume(store.id) == "ready"
     store.refresh_from_db()
     assert store.status == S.READY and store.suspended_at is None
+    assert ("provisioning.update_store_password", [store.id]) in [(name, args) for name, args, _ in queued_tasks()]
     assert [s for s, _ in steps(store, "resume")] == ["release_check", "helm_resume", "readiness", "served", "ready"]
     assert life.revisions(store)[-1]["suspended"] is False
     assert moves(store) == [

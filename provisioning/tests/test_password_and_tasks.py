@@ -206,3 +206,35 @@ def test_generating_missing_secrets_keeps_what_another_process_wrote_meanwhile()
     assert stored["pendingAdminPassword"] == "n3w-pass!"
     assert set(ENGINE_SECRETS["woocommerce"]) <= set(stored) and stored["adminPassword"] == "old-admin-pass"
     assert returned == stored
+
+
+def test_a_suspended_store_gets_the_new_password_when_it_runs_again(tenant, tenant_api, monkeypatch):
+    """A password change reaches a suspended store too: it waits in the store's secrets (no task now: there is no
+    pod to run WP-CLI in), and the chain that makes the store ready again hands it to a worker."""
+    from accounts.tests.factories import DEFAULT_PASSWORD
+    from stores.models import LifecycleStatus
+    from stores.tests.helpers import queued_tasks
+
+    running, suspended = ready_woo(owner=tenant), ready_woo(owner=tenant)
+    Store.objects.filter(pk=suspended.pk).update(status=LifecycleStatus.SUSPENDED)
+    response = tenant_api.patch(
+        "/api/v1/auth/password", {"currentPassword": DEFAULT_PASSWORD, "newPassword": "brand-new-pass"}, format="json"
+    )
+    assert response.status_code == 200
+    propagation = response.json()["propagation"]
+    assert propagation["totalStores"] == 2
+    reasons = {d["storeId"]: d["reason"] for d in propagation["details"]}
+    assert reasons[running.id] == services.IN_PROGRESS_REASON
+    assert reasons[suspended.id] == "Waiting: the store is suspended; the new password is applied when it runs again."
+    for store in (running, suspended):
+        assert Store.objects.get(pk=store.pk).secrets["pendingAdminPassword"] == "brand-new-pass"
+    assert [args for name, args, _ in queued_tasks() if name == services.PASSWORD_TASK] == [[running.id]]
+
+    # The store runs again (its resume chain ends it ready): the change goes to its worker.
+    Store.objects.filter(pk=suspended.pk).update(status="ready")
+    monkeypatch.setattr(services, "_operate", lambda chain, store_id, **kw: "ready")
+    assert services.Chain("resume", "resuming", "Resumption", lambda run, secrets: "ready").run(suspended.id) == "ready"
+    queued = [args for name, args, _ in queued_tasks() if name == services.PASSWORD_TASK]
+    assert queued == [[running.id], [suspended.id]]
+    # A store with nothing pending gets no task.
+    assert services.hand_over_pending_password(StoreFactory(status="ready").id) is False
