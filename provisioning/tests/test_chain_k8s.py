@@ -121,7 +121,10 @@ def test_a_medusa_store_becomes_ready_and_its_admin_can_log_in(real_cluster, ten
     assert login.returncode == 0, login.stderr
     assert login.stdout.strip() == "200 token"
     setup = ProvisioningRun.objects.get(store=store, step="engine_setup")
-    assert all("-c" in argv and argv[argv.index("-c") + 1] == "medusa" for argv in setup.argv)
+    # The step's row lists the pod lookup, then each command it ran in the medusa container.
+    lookup, *execs = setup.argv
+    assert "get" in lookup and "pods" in lookup and execs
+    assert all("-c" in argv and argv[argv.index("-c") + 1] == "medusa" for argv in execs)
     store_services.store_request_deletion(store_id=store.id, actor=tenant)
     assert services.delete(store.id) == "deleted", explain(store)
     assert gone(real_cluster, store.id)
