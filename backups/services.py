@@ -84,20 +84,8 @@ def backup_request(
                 f"A backup of this store is already {running.status} ({running.id}).",
                 suggestion="Wait for it to finish, then request another.",
             )
-        backup = Backup.objects.create(
-            store=store,
-            engine=store.engine,
-            trigger=trigger,
-            requested_by=getattr(actor, "email", "") or "",
-            chart_version=store.chart_version,
-        )
-        audit_record(
-            event_type=EventType.INFO,
-            store=store,
-            message=f"Backup {backup.id} requested",
-            metadata={"action": "backup", "backupId": backup.id, "backupStatus": backup.status, "trigger": trigger},
-            actor=actor,
-            ip_address=ip_address,
+        backup = _new_backup(
+            store, trigger=trigger, requested_by=getattr(actor, "email", "") or "", actor=actor, ip_address=ip_address
         )
         request_id = request_id_var.get()
 
@@ -328,6 +316,24 @@ UPGRADE_TRIGGER = "upgrade"
 RESTORE_TRIGGER = "restore"
 
 
+def _new_backup(
+    store: Store, *, trigger: str, requested_by: str, purpose: str = "", actor=None, ip_address: str | None = None
+) -> Backup:
+    """A requested backup row and the audit row that says so (inside the caller's transaction)."""
+    backup = Backup.objects.create(
+        store=store, engine=store.engine, trigger=trigger, requested_by=requested_by, chart_version=store.chart_version
+    )
+    audit_record(
+        event_type=EventType.INFO,
+        store=store,
+        message=f"Backup {backup.id} requested" + (f" {purpose}" if purpose else ""),
+        metadata={"action": "backup", "backupId": backup.id, "backupStatus": backup.status, "trigger": trigger},
+        actor=actor,
+        ip_address=ip_address,
+    )
+    return backup
+
+
 def backup_in_chain(
     run: Attempt, secrets: dict[str, str], *, trigger: str, purpose: str, retention: bool = True
 ) -> Backup:
@@ -342,19 +348,7 @@ def backup_in_chain(
         backup_mark_failed(backup_id=lost.id, reason=LOST_REASON)
     asked = store.pending_upgrade or store.pending_restore or {}
     with transaction.atomic():
-        backup = Backup.objects.create(
-            store=store,
-            engine=store.engine,
-            trigger=trigger,
-            requested_by=asked.get("requestedBy") or "",
-            chart_version=store.chart_version,
-        )
-        audit_record(
-            event_type=EventType.INFO,
-            store=store,
-            message=f"Backup {backup.id} requested {purpose}",
-            metadata={"action": "backup", "backupId": backup.id, "backupStatus": backup.status, "trigger": trigger},
-        )
+        backup = _new_backup(store, trigger=trigger, requested_by=asked.get("requestedBy") or "", purpose=purpose)
     began = time.monotonic()
     backup = _move(backup.id, B.RUNNING, f"Backup {backup.id} started", started_at=timezone.now())
     failed = f"The backup taken {purpose} ({backup.id}) failed"
