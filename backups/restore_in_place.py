@@ -24,7 +24,7 @@ from core.api import iso
 from core.errors import PlatformError, ValidationFailed
 from provisioning import ingress
 from provisioning import services as provisioning_services
-from provisioning.errors import OperationFailed, ProvisioningError, QueueFull, QueueTimeout
+from provisioning.errors import NotStarted, ProvisioningError
 from provisioning.services import remediate_release
 from provisioning.steps import Attempt, reason_of, step
 from stores import services as store_services
@@ -42,17 +42,6 @@ class BackupNotFound(PlatformError):
     status_code = 404
     code = "NOT_FOUND"
     suggestion = "List the store's backups (GET /api/v1/stores/{id}/backups) and use one of their ids."
-
-
-class RestoreNotStarted(ProvisioningError):
-    """A restore's work before loading failed (the chosen backup does not verify, the backup of the store first did
-    not succeed): nothing was written to the store. `outcome` is what the failed step adds (the backup's id)."""
-
-    code = "RESTORE_NOT_STARTED"
-
-    def __init__(self, message: str, *, retryable: bool | None = None, outcome: dict[str, Any] | None = None) -> None:
-        super().__init__(message, retryable=retryable)
-        self.outcome = dict(outcome or {})
 
 
 def _invalid(key: str, message: str) -> ValidationFailed:
@@ -127,9 +116,9 @@ def _restore_chain(run: Attempt, secrets: dict[str, str]) -> str:
         outcome["safetyBackupId"] = safety.id
     except BackupFailed as error:  # nothing was written to the store: if the task gives up, it serves on as it was
         failed = {**outcome, "safetyBackupId": error.outcome["backupId"]}
-        raise RestoreNotStarted(reason_of(error, run.secrets), retryable=error.retryable, outcome=failed) from error
+        raise NotStarted(reason_of(error, run.secrets), retryable=error.retryable, outcome=failed) from error
     except ProvisioningError as error:
-        raise RestoreNotStarted(reason_of(error, run.secrets), retryable=error.retryable, outcome=outcome) from error
+        raise NotStarted(reason_of(error, run.secrets), retryable=error.retryable, outcome=outcome) from error
     # From here on the store's data changes: a failure leaves it failed (the task's give-up), never half "ready".
     for part in engine.parts_for(store.engine):
         stored = manifest["parts"].get(part.name)
@@ -159,27 +148,17 @@ def _serve_timeout() -> int:
     return settings.STORE_SERVE_TIMEOUT_SECONDS
 
 
-def _restore_given_up(store_id: str, error: OperationFailed) -> str:
+def _not_restored(store: Store, reason: str, extra: dict[str, Any]) -> None:
     """A restore that wrote nothing (its checks, its backup first, or the queue refused it) is recorded as not
     started and the store serves on; one that failed while loading leaves the store failed."""
-    if isinstance(error.cause, RestoreNotStarted | QueueFull | QueueTimeout):
-        store = Store.objects.get(pk=store_id)
-        if store.status != L.RESTORING:
-            return "skipped"
-        outcome: dict[str, Any] = {"backupId": (store.pending_restore or {}).get("backupId")}
-        reason = error.message
-        if isinstance(error.cause, RestoreNotStarted):
-            outcome.update(error.cause.outcome)
-            reason = error.cause.message
-        store_services.store_finish_restore(
-            store_id=store_id,
-            outcome={**outcome, "outcome": "not_started", "reason": reason, "finishedAt": iso(timezone.now())},
-        )
-        return "not_started"
-    return provisioning_services.mark_failed(RESTORE, store_id, error)
+    outcome: dict[str, Any] = {"backupId": (store.pending_restore or {}).get("backupId"), **extra}
+    store_services.store_finish_restore(
+        store_id=store.id,
+        outcome={**outcome, "outcome": "not_started", "reason": reason, "finishedAt": iso(timezone.now())},
+    )
 
 
-RESTORE = provisioning_services.Chain(OPERATION, L.RESTORING, "Restore", _restore_chain, record=_restore_given_up)
+RESTORE = provisioning_services.Chain(OPERATION, L.RESTORING, "Restore", _restore_chain, not_started=_not_restored)
 
 
 def restore_in_place(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:

@@ -178,3 +178,15 @@ class OperationFailed(ProvisioningError):
         self.code = code
         self.cause = cause
         self.metadata = {"errorCode": code, "retryable": retryable, **(metadata or {})}
+
+
+class NotStarted(ProvisioningError):
+    """An operation's work before it changes anything failed (an upgrade's checks and backup before helm, a
+    restore's verification and backup before loading): the store serves on as it was, retryable as the cause was.
+    `outcome` is what the failed step adds to the operation's recorded outcome (the id of a backup that failed)."""
+
+    code = "NOT_STARTED"
+
+    def __init__(self, message: str, *, retryable: bool | None = None, outcome: dict | None = None) -> None:
+        super().__init__(message, retryable=retryable)
+        self.outcome = dict(outcome or {})

@@ -25,7 +25,7 @@ from audit.models import EventType
 from audit.services import audit_record
 from core.errors import PlatformError
 from provisioning import concurrency, helm, ingress, kubectl, services
-from provisioning.errors import OperationFailed, ProvisioningError, QueueFull, QueueTimeout, Superseded
+from provisioning.errors import NotStarted, ProvisioningError, Superseded
 from provisioning.models import Operation, ProvisioningRun, RunStatus
 from provisioning.services import remediate_release
 from provisioning.steps import Attempt, reason_of, step
@@ -59,17 +59,6 @@ class LifecycleFailed(ProvisioningError):
 
     code = "LIFECYCLE_CHECK_FAILED"
     retryable = False
-
-
-class UpgradeNotStarted(ProvisioningError):
-    """An upgrade's checks before helm failed: nothing was changed (retryable as its cause was). `outcome` is what
-    the failed step adds to the not-started outcome (the id of the backup that failed)."""
-
-    code = "UPGRADE_NOT_STARTED"
-
-    def __init__(self, message: str, *, retryable: bool | None = None, outcome: dict[str, Any] | None = None) -> None:
-        super().__init__(message, retryable=retryable)
-        self.outcome = dict(outcome or {})
 
 
 # Steps a layer above adds to the upgrade before helm runs (backups: a backup of the store), registered at start-up
@@ -289,7 +278,7 @@ def _upgrade_chain(run: Attempt, secrets: dict[str, str]) -> str:
     except ProvisioningError as error:
         # Nothing was changed: the task may try again; if it gives up, the store serves on as before and the upgrade
         # is recorded as not started.
-        raise UpgradeNotStarted(
+        raise NotStarted(
             reason_of(error, run.secrets), retryable=error.retryable, outcome=getattr(error, "outcome", None)
         ) from error
     outcome["fromRevision"] = previous
@@ -350,22 +339,9 @@ def _rollback(run: Attempt, revision: int, why: str) -> None:
         ) from error
 
 
-def _upgrade_given_up(store_id: str, error: OperationFailed) -> str:
-    """An upgrade that changed nothing (its checks before helm, or the queue refused it) is recorded as not started
-    and the store serves on; one that failed after (even its rollback) leaves the store failed."""
-    if isinstance(error.cause, UpgradeNotStarted | QueueFull | QueueTimeout):
-        store = Store.objects.get(pk=store_id)
-        if store.status != L.UPGRADING:
-            return "skipped"
-        if isinstance(error.cause, UpgradeNotStarted):
-            _not_started(store, error.cause.message, error.cause.outcome)
-        else:
-            _not_started(store, error.message)
-        return "not_started"
-    return services.mark_failed(UPGRADE, store_id, error)
-
-
-UPGRADE = services.Chain(Operation.UPGRADE, L.UPGRADING, "Upgrade", _upgrade_chain, record=_upgrade_given_up)
+# An upgrade that changed nothing (its checks or backup before helm, or the queue refused it) is recorded as not
+# started and the store serves on; one that failed after (even its rollback) leaves the store failed.
+UPGRADE = services.Chain(Operation.UPGRADE, L.UPGRADING, "Upgrade", _upgrade_chain, not_started=_not_started)
 
 
 def upgrade(store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:

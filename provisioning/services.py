@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
@@ -19,7 +20,15 @@ from audit.services import audit_record
 from core import metrics
 from core.crypto import UNREADABLE_MESSAGE, is_unreadable
 from provisioning import concurrency, helm, ingress, kubectl
-from provisioning.errors import OperationFailed, ProvisioningError, QueueFull, QueueTimeout, StoreBusy, Superseded
+from provisioning.errors import (
+    NotStarted,
+    OperationFailed,
+    ProvisioningError,
+    QueueFull,
+    QueueTimeout,
+    StoreBusy,
+    Superseded,
+)
 from provisioning.models import Operation
 from provisioning.setup import setup_engine
 from provisioning.steps import Attempt, reason_of, step
@@ -119,7 +128,10 @@ class Chain:
     waits_for_lock: bool = False
     # Create's reasons are the cause's own; the others' say which operation failed.
     named_reasons: bool = True
-    # How a given-up failure is recorded, when not by marking the store failed (an upgrade that changed nothing).
+    # How a given-up failure of an operation that changed nothing is recorded (NotStarted, or the queue refused it:
+    # the store serves on), given the store, the reason and what the failed step adds; without it, the store fails.
+    not_started: Callable[[Store, str, dict[str, Any]], None] | None = None
+    # How a given-up failure is recorded, when not as above (a password change that was not applied).
     record: Callable[[str, OperationFailed], str] | None = None
 
     def run(self, store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:
@@ -132,6 +144,15 @@ class Chain:
     def give_up(self, store_id: str, error: OperationFailed) -> str:
         if self.record is not None:
             return self.record(store_id, error)
+        if self.not_started is not None and isinstance(error.cause, NotStarted | QueueFull | QueueTimeout):
+            store = Store.objects.get(pk=store_id)
+            if store.status != self.expected:
+                return "skipped"
+            if isinstance(error.cause, NotStarted):
+                self.not_started(store, error.cause.message, error.cause.outcome)
+            else:
+                self.not_started(store, error.message, {})
+            return "not_started"
         return mark_failed(self, store_id, error)
 
     def once(self, store_id: str, *, attempt: int = 0, task_id: str | None = None) -> str:

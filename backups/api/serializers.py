@@ -75,25 +75,24 @@ def restore_representation(store: Store) -> dict[str, Any]:
     }
 
 
-class BackupListResponse(serializers.Serializer):
+class _RestoreState(serializers.Serializer):
+    """The store's restore state, in both the backup list and a restore's answer."""
+
     requestId = serializers.CharField()  # noqa: N815
+    storeId = serializers.CharField()  # noqa: N815
+    state = serializers.CharField()
+    status = serializers.CharField()
+    pendingRestore = serializers.JSONField(allow_null=True)  # noqa: N815
+    lastRestore = serializers.JSONField(allow_null=True)  # noqa: N815
+
+
+class BackupListResponse(_RestoreState):
     backups = BackupSchema(many=True)
     total = serializers.IntegerField()
-    storeId = serializers.CharField()  # noqa: N815
-    state = serializers.CharField()
-    status = serializers.CharField()
-    pendingRestore = serializers.JSONField(allow_null=True)  # noqa: N815
-    lastRestore = serializers.JSONField(allow_null=True)  # noqa: N815
 
 
-class RestoreResponse(serializers.Serializer):
-    requestId = serializers.CharField()  # noqa: N815
+class RestoreResponse(_RestoreState):
     message = serializers.CharField()
-    storeId = serializers.CharField()  # noqa: N815
-    state = serializers.CharField()
-    status = serializers.CharField()
-    pendingRestore = serializers.JSONField(allow_null=True)  # noqa: N815
-    lastRestore = serializers.JSONField(allow_null=True)  # noqa: N815
 
 
 class ScheduleSerializer(ContractSerializer):
