@@ -11,7 +11,7 @@ class BackupsConfig(AppConfig):
         # `restoreFrom` in store creation, the restore's steps in the create chain and the backup before an upgrade:
         # stores and provisioning offer these hooks; registering twice (tests reloading apps) must not run one twice.
         from backups import restore, services
-        from provisioning import lifecycle
+        from provisioning import lifecycle, recovery
         from provisioning import services as provisioning_services
         from stores import services as store_services
 
@@ -21,6 +21,8 @@ class BackupsConfig(AppConfig):
             (provisioning_services.AFTER_ENGINE_SETUP, restore.load_after_setup),
             # An upgrade (the fleet's too) takes a backup before helm upgrade runs.
             (lifecycle.BEFORE_UPGRADE, services.backup_before_upgrade),
+            # Recovery (recover_stores, beat, worker start) fails the backups whose worker was lost.
+            (recovery.SWEEPS, services.backups_recover),
         ):
             if hook not in hooks:
                 hooks.append(hook)

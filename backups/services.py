@@ -22,8 +22,9 @@ from backups.models import IN_PROGRESS_STATES, MOVES, Backup, BackupSchedule, Ba
 from core.crypto import is_unreadable
 from core.logging import request_id_var
 from provisioning import breaker, concurrency, kubectl, runner
-from provisioning.errors import CommandFailed, ProvisioningError, Superseded
+from provisioning.errors import CommandFailed, ProvisioningError, StoreBusy, Superseded
 from provisioning.helm import tool_env
+from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.services import SECRETS_UNREADABLE_REASON
 from provisioning.setup import component_pod
 from provisioning.steps import Attempt, reason_of, step
@@ -34,30 +35,76 @@ from stores.models import Store, StoreStatus
 logger = logging.getLogger("storeplane.backups")
 B, S = BackupStatus, StoreStatus
 BACKUP_TASK = "backups.run_backup"
+BACKUP_OPERATION = "backup"  # the run rows' operation of a backup taken on its own (not inside an upgrade's chain)
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
 LOST_REASON = "The backup's worker was lost before it finished (no worker held the store); request a new one."
+LOST_STEP_REASON = "Interrupted: the backup's worker stopped; recovery failed the backup."
+
+
+def _overdue(backup: Backup) -> bool:
+    since = backup.started_at or backup.requested_at
+    return timezone.now() - since > timedelta(seconds=settings.RECOVERY_GRACE_SECONDS)
 
 
 def _lost(backup: Backup) -> bool:
     """An in-progress backup no worker holds (the store's lock is free) for RECOVERY_GRACE_SECONDS: its worker
     died or its task was lost."""
-    since = backup.started_at or backup.requested_at
-    grace = timedelta(seconds=settings.RECOVERY_GRACE_SECONDS)
-    return timezone.now() - since > grace and not concurrency.is_store_locked(backup.store_id)
+    return _overdue(backup) and not concurrency.is_store_locked(backup.store_id)
+
+
+def _fail_lost(backup: Backup) -> bool:
+    """Under the store's lock, so no worker starts or resumes the backup meanwhile: still in progress and overdue,
+    it is failed with LOST_REASON, the step rows its worker left running are closed, and a recovery audit row says
+    so. False when it moved on or a worker holds the store."""
+    try:
+        with concurrency.store_lock(backup.store_id, renew=False):
+            backup = Backup.objects.select_related("store").get(pk=backup.pk)
+            if backup.status not in IN_PROGRESS_STATES or not _overdue(backup):
+                return False
+            with transaction.atomic():
+                was = backup.status
+                backup_mark_failed(backup_id=backup.id, reason=LOST_REASON)
+                # The store is ready and we hold its lock: a backup step still running is the lost worker's.
+                ProvisioningRun.objects.filter(
+                    store_id=backup.store_id, operation=BACKUP_OPERATION, status=RunStatus.RUNNING
+                ).update(status=RunStatus.ERRORED, error=LOST_STEP_REASON, finished_at=timezone.now())
+                audit_record(
+                    event_type=EventType.RECOVERY,
+                    store=backup.store,
+                    message=f"Backup {backup.id} failed by recovery: its worker was lost ({was})",
+                    metadata={"action": "backup_lost", "backupId": backup.id, "previousBackupStatus": was},
+                )
+            return True
+    except StoreBusy:
+        return False
+
+
+def _lost_backups() -> list[Backup]:
+    return [b for b in Backup.objects.filter(status__in=IN_PROGRESS_STATES).order_by("requested_at") if _lost(b)]
 
 
 def backups_fail_lost() -> list[str]:
-    """Recovery for backups (beat's sweep): each in-progress backup whose worker was lost is failed with the reason,
-    so it is visible and the store can be backed up again."""
-    failed = []
-    for backup in Backup.objects.filter(status__in=IN_PROGRESS_STATES):
-        if _lost(backup):
-            backup_mark_failed(backup_id=backup.id, reason=LOST_REASON)
-            failed.append(backup.id)
-    return failed
+    """Each in-progress backup whose worker was lost is failed with the reason, so it is visible and the store can
+    be backed up again (beat's schedule sweep, and recovery's through backups_recover). Returns their ids."""
+    return [backup.id for backup in _lost_backups() if _fail_lost(backup)]
+
+
+def backups_recover(*, dry_run: bool = False) -> list[str]:
+    """provisioning.recovery's sweep for backups (backups/apps.py registers it in recovery.SWEEPS): as
+    backups_fail_lost, with one line per backup found, and nothing changed on a dry run."""
+    lines = []
+    for backup in _lost_backups():
+        what = f"{backup.store_id} backup {backup.id} {backup.status}"
+        if dry_run:
+            lines.append(f"{what}: would fail (worker lost)")
+        elif _fail_lost(backup):
+            lines.append(f"{what}: failed (worker lost)")
+        else:
+            lines.append(f"{what}: skipped (a worker holds it, or it moved on)")
+    return lines
 
 
 def backup_request(
@@ -283,6 +330,8 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
     if backup.status != B.REQUESTED:
         return "skipped"
     with concurrency.store_lock(backup.store_id) as lock:
+        if not Backup.objects.filter(pk=backup_id, status=B.REQUESTED).exists():
+            return "skipped"  # recovery failed it (its task waited too long) before we took the lock
         store = Store.objects.select_related("owner").get(pk=backup.store_id)
         if store.status != S.READY:
             backup_mark_failed(backup_id=backup_id, reason=f"The store is no longer ready (status '{store.status}').")
@@ -292,7 +341,7 @@ def run_backup(backup_id: str, *, task_id: str | None = None) -> str:
             return "failed"
         secrets = dict(store.secrets or {})
         owner = concurrency.Ownership(store.id, S.READY, lock)
-        run = Attempt(store, "backup", 0, task_id, secret_values(store, secrets), owner.check)
+        run = Attempt(store, BACKUP_OPERATION, 0, task_id, secret_values(store, secrets), owner.check)
         began = time.monotonic()
         backup = _move(backup_id, B.RUNNING, f"Backup {backup_id} started", started_at=timezone.now())
         try:

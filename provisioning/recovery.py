@@ -2,28 +2,42 @@
 
 recover(): stores a worker should be working on but is not (no store lock for longer than the lock's TTL):
   requested -> re-enqueued; provisioning -> its release remediated, then failed with a reason (safe to retry);
-  deleting -> deletion resumed.
+  deleting -> deletion resumed; suspending, resuming, upgrading, restoring -> the operation resumed
+  (provisioning.lifecycle.recover), at most PROVISIONING_TASK_MAX_RETRIES times per operation: a store whose
+  operation keeps losing its worker is failed with that reason instead of being re-run forever; then the sweeps
+  the layers above register in SWEEPS (backups: a backup whose worker was lost is failed with the reason).
 reconcile(): the database against the cluster, with one `helm list` and one `kubectl get namespaces` per sweep:
   ready stores whose namespace or release vanished -> failed; releases stuck pending with nobody working on them
   -> remediated; managed namespaces that no live store owns -> reported.
 Each action re-reads and re-checks the store, goes through the services (audited), and yields one line."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from audit.models import EventType
+from audit.models import AuditEvent, EventType
 from audit.services import audit_record
 from provisioning import concurrency, helm, kubectl
 from provisioning.errors import ProvisioningError, StoreBusy
 from provisioning.models import ProvisioningRun, RunStatus
 from stores import services as store_services
-from stores.models import Store, StoreStatus
+from stores.models import LIFECYCLE_IN_PROGRESS, LifecycleStatus, Store, StoreStatus
 
 logger = logging.getLogger("storeplane.provisioning")
-S = StoreStatus
+S, L = StoreStatus, LifecycleStatus
+# Sweeps a layer above adds to recover(), registered at start-up by that app (provisioning cannot import it): each
+# takes dry_run, acts on what its own lost workers left behind (audited), and returns one line per thing it found.
+SWEEPS: list[Callable[..., list[str]]] = []
+# How a lifecycle operation is named in the reason of the store recovery stopped resuming.
+LIFECYCLE_NAMES = {
+    L.SUSPENDING: "The suspension",
+    L.RESUMING: "The resumption",
+    L.UPGRADING: "The upgrade",
+    L.RESTORING: "The restore",
+}
 
 
 def _idle_since() -> timezone.datetime:
@@ -60,10 +74,78 @@ def recover(*, dry_run: bool = False) -> list[str]:
         except Exception as error:  # one store's failure is reported, and the others are still recovered
             logger.exception("recovery of %s failed", store.id, extra={"store_id": store.id})
             lines.append(f"{store.id} {store.status}: recovery failed ({type(error).__name__}); next sweep retries")
-    # Suspending, resuming and upgrading stores whose worker was lost: provisioning.lifecycle resumes them.
+    # Lifecycle stores whose worker was lost: those recovery already resumed too often are failed here, and
+    # provisioning.lifecycle resumes the others.
     from provisioning import lifecycle
 
-    lines.extend(lifecycle.recover(dry_run=dry_run))
+    given_up = _give_up_lifecycle(dry_run=dry_run)
+    lines.extend(given_up.values())
+    # A dry run changed nothing, so lifecycle.recover would offer to resume the stores said to be failed above.
+    said = set(given_up) if dry_run else set()
+    lines.extend(line for line in lifecycle.recover(dry_run=dry_run) if line.split(" ", 1)[0] not in said)
+    for sweep in SWEEPS:
+        lines.extend(sweep(dry_run=dry_run))
+    return lines
+
+
+def lifecycle_resumes(store: Store) -> int:
+    """How many times recovery has resumed the store's current lifecycle operation: its recovery rows since the
+    store last entered that status (an earlier suspension's resumes do not count against this one)."""
+    entries = AuditEvent.objects.filter(store_id=store.id, new_status=store.status).order_by("-id")
+    entered = entries.values_list("id", flat=True).first()
+    return AuditEvent.objects.filter(
+        store_id=store.id,
+        id__gt=entered or 0,
+        event_type=EventType.RECOVERY,
+        metadata__action="lifecycle_resumed",
+        metadata__status=store.status,
+    ).count()
+
+
+def _times(count: int) -> str:
+    return f"{count} time{'' if count == 1 else 's'}"
+
+
+def _give_up_lifecycle(*, dry_run: bool) -> dict[str, str]:
+    """Lifecycle stores no worker holds whose operation recovery resumed PROVISIONING_TASK_MAX_RETRIES times
+    already (the same bound as a task's retries): each is failed with the reason (audited as recovery), its open
+    step rows closed, instead of a worker dying on it again. {store id: line}."""
+    limit = settings.PROVISIONING_TASK_MAX_RETRIES
+    lines: dict[str, str] = {}
+    candidates = (
+        Store.objects.filter(status__in=LIFECYCLE_IN_PROGRESS, updated_at__lt=_idle_since())
+        .only("id", "status", "updated_at", "created_at")
+        .order_by("created_at")
+    )
+    for store in candidates:
+        if concurrency.is_store_locked(store.id) or lifecycle_resumes(store) < limit:
+            continue
+        if dry_run:
+            lines[store.id] = f"{store.id} {store.status}: would fail (resumed {_times(limit)} already)"
+            continue
+        try:
+            with concurrency.store_lock(store.id, renew=False):
+                store = Store.objects.get(pk=store.pk)  # re-read under the lock: it may have moved meanwhile
+                if store.status not in LIFECYCLE_IN_PROGRESS or (resumes := lifecycle_resumes(store)) < limit:
+                    continue  # lifecycle.recover sees it again
+                reason = (
+                    f"{LIFECYCLE_NAMES[store.status]} was interrupted {resumes + 1} times (its worker stopped each "
+                    f"time); recovery stopped resuming it. Retry or delete the store."
+                )
+                _close_open_runs(store, f"Interrupted: the worker stopped; recovery gave up after {resumes} resumes.")
+                store_services.store_mark_failed(
+                    store_id=store.id,
+                    reason=reason,
+                    event_type=EventType.RECOVERY,
+                    metadata={"recovered": True, "action": "lifecycle_given_up", "status": store.status},
+                    expected=store.status,
+                )
+                lines[store.id] = f"{store.id} {store.status}: failed (resumed {_times(resumes)} already)"
+        except StoreBusy:
+            lines[store.id] = f"{store.id} {store.status}: skipped (a worker holds it)"
+        except Exception as error:  # one store's failure is reported, and the others are still recovered
+            logger.exception("recovery of %s failed", store.id, extra={"store_id": store.id})
+            lines[store.id] = f"{store.id} {store.status}: recovery failed ({type(error).__name__}); next sweep retries"
     return lines
 
 

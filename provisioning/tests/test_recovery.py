@@ -1,5 +1,6 @@
 """Recovery and reconciliation sweeps (and their commands): what lost workers left behind is finished or failed
-cleanly, dry runs change nothing, and a sweep makes a constant number of cluster calls."""
+cleanly (a lifecycle operation resumed a bounded number of times, a lost backup failed with its reason), dry runs
+change nothing, and a sweep makes a constant number of cluster calls."""
 
 import json
 from datetime import timedelta
@@ -8,9 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from core.redis import get_redis
 from provisioning import concurrency, recovery
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.recovery import reconcile, recover
+from stores import services as store_services
 from stores.models import Store
 from stores.services import DELETE_TASK, PROVISION_TASK
 from stores.tests.factories import StoreFactory
@@ -143,3 +147,83 @@ def test_one_store_whose_recovery_fails_does_not_stop_the_sweep(cluster, monkeyp
     assert f"{broken.id} provisioning: recovery failed (RuntimeError); next sweep retries" in lines
     assert f"{requested.id} requested: re-enqueued provisioning" in lines
     assert Store.objects.get(pk=broken.pk).status == "provisioning"  # left for the next sweep, not half-done
+
+
+def test_a_lifecycle_operation_that_keeps_losing_its_worker_is_failed_after_the_bound(cluster, settings, capsys):
+    """Recovery resumes a suspension whose worker died PROVISIONING_TASK_MAX_RETRIES times; found stuck once more,
+    the store is failed with the reason (audited as recovery, its open step row closed) and nothing is enqueued."""
+    settings.PROVISIONING_TASK_MAX_RETRIES = 2
+    store = StoreFactory(status="ready")
+    store_services.store_request_suspend(store_id=store.id, actor=store.owner)
+    queued_tasks()  # the request's own task
+    for _ in range(2):  # each resumed task's worker dies too, leaving its step row running
+        ProvisioningRun.objects.create(store=store, operation="suspend", step="helm_suspend")
+        idle(store)
+        assert recover() == [f"{store.id} suspending: operation resumed"]
+    ProvisioningRun.objects.create(store=store, operation="suspend", step="helm_suspend")
+    before = list(get_redis().lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1))
+
+    idle(store)
+    call_command("recover_stores", "--dry-run")
+    out = capsys.readouterr().out
+    assert f"{store.id} suspending: would fail (resumed 2 times already)" in out and "would resume" not in out
+    assert Store.objects.get(pk=store.pk).status == "suspending"  # the dry run changed nothing
+    assert recover() == [f"{store.id} suspending: failed (resumed 2 times already)"]
+    store.refresh_from_db()
+    assert store.status == "failed"
+    assert store.failure_reason == (
+        "The suspension was interrupted 3 times (its worker stopped each time); recovery stopped resuming it. "
+        "Retry or delete the store."
+    )
+    assert list(get_redis().lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)) == before  # nothing enqueued
+    assert not ProvisioningRun.objects.filter(store=store, status=RunStatus.RUNNING).exists()
+    last = AuditEvent.objects.filter(store_id=store.id).latest("id")
+    assert (last.event_type, last.previous_status, last.new_status) == ("recovery", "suspending", "failed")
+    assert last.metadata["action"] == "lifecycle_given_up"
+    assert recover() == []  # failed is not recovery's to act on
+
+
+def test_the_bound_counts_the_current_operation_only(cluster, settings):
+    """Resumes of an earlier operation of the store (a suspension that finished) do not count against the next one."""
+    settings.PROVISIONING_TASK_MAX_RETRIES = 1
+    store = StoreFactory(status="ready")
+    store_services.store_request_suspend(store_id=store.id, actor=store.owner)
+    idle(store)
+    assert recover() == [f"{store.id} suspending: operation resumed"]
+    store_services.store_mark_suspended(store_id=store.id)
+    store_services.store_request_resume(store_id=store.id, actor=store.owner)
+    idle(store)
+    assert recover() == [f"{store.id} resuming: operation resumed"]  # the first resume of this one
+    idle(store)
+    assert recover() == [f"{store.id} resuming: failed (resumed 1 time already)"]
+
+
+def test_a_backup_whose_worker_was_lost_is_failed_by_recovery_with_the_reason(cluster, settings, capsys):
+    """What a worker killed mid-backup leaves (the backup running, its step row running, no lock) is failed by
+    recover_stores: the reason on the backup, the step row closed, a recovery audit row; the store serves on and can
+    be backed up again. A backup whose store a worker holds is left alone; a dry run changes nothing."""
+    from backups import services as backup_services
+    from backups.models import Backup
+
+    settings.RECOVERY_GRACE_SECONDS = 60
+    long_ago = timezone.now() - timedelta(minutes=5)
+    store, held_store = StoreFactory(status="ready"), StoreFactory(status="ready")
+    lost = Backup.objects.create(store=store, engine="woocommerce", status="running", started_at=long_ago)
+    held = Backup.objects.create(store=held_store, engine="woocommerce", status="running", started_at=long_ago)
+    step = ProvisioningRun.objects.create(store=store, operation="backup", step="backup_database")
+
+    with concurrency.store_lock(held_store.id):
+        call_command("recover_stores", "--dry-run")
+        assert f"{store.id} backup {lost.id} running: would fail (worker lost)" in capsys.readouterr().out
+        assert Backup.objects.get(pk=lost.pk).status == "running"
+        assert recover() == [f"{store.id} backup {lost.id} running: failed (worker lost)"]
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.failure_reason == backup_services.LOST_REASON
+    assert lost.finished_at is not None
+    step.refresh_from_db()
+    assert (step.status, step.error) == (RunStatus.ERRORED, backup_services.LOST_STEP_REASON)
+    audit = AuditEvent.objects.filter(store_id=store.id, event_type="recovery").get()
+    assert audit.metadata == {"action": "backup_lost", "backupId": lost.id, "previousBackupStatus": "running"}
+    assert Backup.objects.get(pk=held.pk).status == "running"  # its worker is alive
+    assert Store.objects.get(pk=store.pk).status == "ready"
+    assert backup_services.backup_request(store_id=store.id, actor=store.owner).status == "requested"
