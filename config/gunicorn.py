@@ -43,10 +43,11 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
-# A login's Argon2 hash takes 19 MiB (accounts.hashers). glibc serves a block that large with mmap and returns it on
+# A login's Argon2 hash takes 7 MiB (accounts.hashers). glibc serves a block that large with mmap and returns it on
 # free, but after the first such free it raises its mmap threshold to that size, so later blocks come from each
-# thread's arena and stay resident: every thread that ever hashed kept 19 MiB (bench/api: a worker at 201 MB after
-# a login burst, with two hashes at once at most). A fixed threshold keeps large blocks on mmap, returned at once.
+# thread's arena and stay resident: every thread that ever hashed kept its block (bench/api, at 19 MiB a hash: a
+# worker at 201 MB after a login burst, with two hashes at once at most). A fixed threshold keeps large blocks on
+# mmap, returned at once.
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
@@ -59,3 +60,15 @@ def post_fork(server, worker):
         libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
     except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do not keep such blocks this way
         pass
+
+
+# A login costs one Argon2 verify (tens of ms of a core) while every other request costs a few ms. Keep-alive pins a
+# client's connections to the worker that accepted them, and both workers get the same CPU whatever their queue, so a
+# burst on connections that landed unevenly queues behind one worker (bench/api: timeouts at c=50 with the other
+# worker half idle). Closing the connection after each login lets the next one go to whichever worker accepts it.
+CLOSE_AFTER = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
+
+
+def pre_request(worker, req):
+    if req.path in CLOSE_AFTER:
+        req.must_close = True

@@ -144,13 +144,13 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
-# Argon2id with bounded memory (accounts.hashers: OWASP's m=19 MiB, t=2, p=1); hashes made with Django's Argon2
+# Argon2id with bounded memory (accounts.hashers: OWASP's m=7 MiB, t=5, p=1); hashes made with Django's Argon2
 # defaults still verify and are rehashed at the next login; PBKDF2 hashes still verify too.
 PASSWORD_HASHERS = [
     "accounts.hashers.BoundedArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-# Argon2 hashes one process computes at once (each holds 19 MiB while it runs): bounds a worker's memory in a burst.
+# Argon2 hashes one process computes at once (each holds 7 MiB while it runs): bounds a worker's memory in a burst.
 PASSWORD_HASH_CONCURRENCY = env.int("PASSWORD_HASH_CONCURRENCY", default=2)
 if TESTING:  # Argon2's cost is for attackers, not for the test suite
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]

@@ -22,9 +22,9 @@ def production_hashers(settings):
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
 
 
-def test_production_settings_hash_with_argon2id_19_mib_2_passes_1_lane(production_hashers):
+def test_production_settings_hash_with_argon2id_7_mib_5_passes_1_lane(production_hashers):
     encoded = make_password("correct horse battery staple")
-    assert encoded.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert encoded.startswith("argon2$argon2id$v=19$m=7168,t=5,p=1$")
     assert isinstance(identify_hasher(encoded), BoundedArgon2PasswordHasher)
 
 
@@ -32,10 +32,19 @@ def _login(api, email):
     return api.post("/api/v1/auth/login", {"email": email, "password": DEFAULT_PASSWORD}, format="json")
 
 
+class _EarlierBoundedArgon2(Argon2PasswordHasher):
+    """This platform's parameters before 2026-12-07 (m=19 MiB, t=2): its users' stored hashes."""
+
+    memory_cost = 19 * 1024
+    time_cost = 2
+    parallelism = 1
+
+
 @pytest.mark.parametrize(
     "old",
-    [Argon2PasswordHasher(), PBKDF2PasswordHasher()],  # Django's Argon2 defaults (m=100 MiB, p=8), and PBKDF2
-    ids=["argon2-django-defaults", "pbkdf2"],
+    # Django's Argon2 defaults (m=100 MiB, p=8), this platform's earlier m=19 MiB t=2, and PBKDF2
+    [Argon2PasswordHasher(), _EarlierBoundedArgon2(), PBKDF2PasswordHasher()],
+    ids=["argon2-django-defaults", "argon2-19-mib-2-passes", "pbkdf2"],
 )
 def test_an_old_hash_still_logs_in_and_is_rehashed_with_the_bounded_parameters(production_hashers, api, old):
     user = UserFactory()
@@ -44,7 +53,7 @@ def test_an_old_hash_still_logs_in_and_is_rehashed_with_the_bounded_parameters(p
 
     assert _login(api, user.email).status_code == 200
     rehashed = User.objects.get(pk=user.pk).password
-    assert rehashed != old_hash and rehashed.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert rehashed != old_hash and rehashed.startswith("argon2$argon2id$v=19$m=7168,t=5,p=1$")
     assert _login(api, user.email).status_code == 200  # the new hash verifies
     assert User.objects.get(pk=user.pk).password == rehashed  # and is left alone from then on
 
