@@ -59,10 +59,15 @@ PG_LOAD = (
     'PGPASSWORD="$POSTGRES_PASSWORD" exec pg_restore --clean --if-exists --no-owner -h 127.0.0.1'
     ' -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
 )
+# SQL on stdin against the store's Medusa database, stopping at the first error (the restore's rewrite).
+PSQL = (
+    "sh",
+    "-c",
+    'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "$POSTGRES_USER"'
+    ' -d "$POSTGRES_DB"',
+)
 # Constant script: $1 is the directory; every entry in it (names NUL-separated: any name is safe) into one tar.
 TAR_ENTRIES = 'cd "$1" && find . -mindepth 1 -maxdepth 1 -print0 | tar -cf - --null -T -'
-# Engines whose backups can be restored into a new store (Medusa's restore is not built yet: see README).
-RESTORABLE = frozenset({Engine.WOOCOMMERCE})
 
 
 def parts_for(engine: str) -> tuple[Part, ...]:

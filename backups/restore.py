@@ -2,7 +2,8 @@
 by stores.services.store_create), and the create chain runs the rest through provisioning.services' hooks: every
 part and the manifest are verified against what the backup recorded BEFORE anything is written
 (verify_before_create), then, after engine setup on the new release with its new secrets, the data is loaded, the
-site URL rewritten and the new admin password set (load_after_setup); only then is the store served and ready."""
+site URL rewritten and the new admin password set (load_after_setup); only then is the store served and ready.
+rewrite_after_load is also the restore into the same store's (restore_in_place)."""
 
 import logging
 from typing import Any
@@ -19,8 +20,17 @@ from core.errors import ValidationFailed
 from provisioning import breaker, kubectl, runner
 from provisioning.errors import CommandFailed
 from provisioning.helm import tool_env
-from provisioning.setup import _wp, component_pod, set_woocommerce_password
+from provisioning.models import ProvisioningRun, RunStatus
+from provisioning.setup import (
+    EngineSetupFailed,
+    _wp,
+    check_medusa_login,
+    component_pod,
+    set_woocommerce_password,
+    setup_medusa,
+)
 from provisioning.steps import Attempt, step
+from provisioning.values import admin_email
 from stores.models import Engine, Store
 
 logger = logging.getLogger("storeplane.backups")
@@ -46,8 +56,6 @@ def plan_restore(store: Store, backup_id: str) -> None:
         raise _invalid(f'"restoreFrom": backup {backup.id} was removed from storage by retention.')
     if backup.engine != store.engine:
         raise _invalid(f'"restoreFrom": backup {backup.id} is of a {backup.engine} store, not {store.engine}.')
-    if backup.engine not in engine.RESTORABLE:
-        raise _invalid(f'"restoreFrom": restoring {backup.engine} backups is not supported yet.')
     Restore.objects.create(store=store, backup=backup)
     audit_record(
         event_type=EventType.INFO,
@@ -82,13 +90,33 @@ def _manifest_of(backup: Backup) -> dict[str, Any]:
 
 def verify_before_create(run: Attempt) -> None:
     """Before the namespace exists: every part is read from storage and must match its manifest's size and
-    sha256; a mismatch fails the new store with the reason and nothing is created."""
+    sha256; a mismatch fails the new store with the reason and nothing is created. On a retry of a Medusa store
+    whose restore stopped between loading and rewriting, the loaded admin is retired first (see below)."""
     restore = _restore_of(run.store)
-    if restore is None:
-        return
-    with step(run, "restore_verify"):
-        _verify(run, restore.backup)
-        Restore.objects.filter(pk=restore.pk).update(verified_at=timezone.now())
+    if restore is not None:
+        with step(run, "restore_verify"):
+            _verify(run, restore.backup)
+            Restore.objects.filter(pk=restore.pk).update(verified_at=timezone.now())
+    if _half_restored_medusa(run.store):
+        try:
+            component_pod(run.store, "postgresql")
+        except EngineSetupFailed:
+            return  # no database pod: helm install starts one, and nothing loaded is left to meet
+        # The retry's engine setup would log in as the store's admin and meet the backup's, which refuses the
+        # store's password: retired, `medusa user` creates the store's again (and the restore then loads again).
+        with step(run, "restore_retire_admin"):
+            _retire_admin(run.store)
+
+
+def _half_restored_medusa(store: Store) -> bool:
+    """A Medusa store whose last load of a backup (into a new store or itself) has no rewrite that succeeded after
+    it: the load failed, or the restore stopped (failed, or its worker was killed) before the rewrite was done."""
+    if store.engine != Engine.MEDUSA:
+        return False
+    runs = ProvisioningRun.objects.filter(store_id=store.pk)
+    load = runs.filter(step="restore_database").order_by("-id").values_list("id", flat=True).first()
+    rewritten = runs.filter(step="restore_rewrite", status=RunStatus.SUCCEEDED, id__gt=load or 0)
+    return load is not None and not rewritten.exists()
 
 
 def _verify(run: Attempt, backup: Backup) -> dict[str, Any]:
@@ -151,6 +179,47 @@ def _rewrite_woocommerce(store: Store, *, old_url: str, new_url: str, password: 
     set_woocommerce_password(store, password=password)
 
 
+# The loaded Medusa database's admin users with the store's admin email are retired (Medusa's own soft delete, so
+# nothing that references them breaks and a login no longer finds them); `medusa user` then creates the store's.
+MEDUSA_RETIRE_ADMIN = (
+    'UPDATE "user" SET deleted_at = now() WHERE lower(email) = lower({email}) AND deleted_at IS NULL;\n'
+)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"  # PostgreSQL's standard_conforming_strings (its default)
+
+
+def _rewrite_medusa(store: Store, *, password: str) -> None:
+    """The loaded database is the source's (or the backup's): its admin user has the password of then, and its
+    storefront key and store name are the source's. A loaded admin that refuses the store's password is retired;
+    then provisioning's engine setup runs as for a new store (`medusa user` creates the admin with the store's
+    password when the login is refused, then the seed, which creates only what is missing: the store's name, the
+    storefront's publishable key with the store's id in the default sales channel, any seeded item the data lacks)."""
+    email = admin_email(store)
+    try:
+        check_medusa_login(store, pod=component_pod(store, "medusa"), email=email, password=password)
+    except EngineSetupFailed:
+        _retire_admin(store)
+    setup_medusa(store, email=email, password=password)
+
+
+def _retire_admin(store: Store) -> None:
+    db = component_pod(store, "postgresql")
+    sql = MEDUSA_RETIRE_ADMIN.format(email=_sql_literal(admin_email(store)))
+    kubectl.exec(store.namespace, db, "postgresql", list(engine.PSQL), stdin=sql.encode(), timeout=120)
+
+
+def rewrite_after_load(store: Store, manifest: dict[str, Any], *, new_url: str, password: str) -> None:
+    """After the backup's data is loaded into `store` (a new one, or the same one): what names the source becomes
+    the store's own (its URL where the engine keeps it, its name, its storefront's key) and the admin password is
+    `password` again."""
+    if store.engine == Engine.WOOCOMMERCE:
+        _rewrite_woocommerce(store, old_url=manifest.get("storefrontUrl") or "", new_url=new_url, password=password)
+    else:  # Medusa keeps no URL in its database: the chart gives it the store's (CORS) and the storefront's key
+        _rewrite_medusa(store, password=password)
+
+
 def load_after_setup(run: Attempt, secrets: dict[str, str], storefront: str) -> None:
     """After engine setup of the new release: load each part, then rewrite what names the source store."""
     store = run.store
@@ -166,13 +235,7 @@ def load_after_setup(run: Attempt, secrets: dict[str, str], storefront: str) -> 
         with step(run, f"restore_{part.name}"):
             _load_part(run, store, part, stored, prefix)
     with step(run, "restore_rewrite"):
-        if store.engine == Engine.WOOCOMMERCE:
-            _rewrite_woocommerce(
-                store,
-                old_url=manifest.get("storefrontUrl") or "",
-                new_url=storefront,
-                password=secrets["adminPassword"],
-            )
+        rewrite_after_load(store, manifest, new_url=storefront, password=secrets["adminPassword"])
     Restore.objects.filter(pk=restore.pk).update(loaded_at=timezone.now())
     audit_record(
         event_type=EventType.INFO,

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import User
 from backups import engine
 from backups.models import Backup, BackupStatus
-from backups.restore import _load_part, _rewrite_woocommerce, _verify
+from backups.restore import _load_part, _verify, rewrite_after_load
 from backups.services import RESTORE_TRIGGER, BackupFailed, backup_in_chain
 from core.api import iso
 from core.errors import PlatformError, ValidationFailed
@@ -29,7 +29,7 @@ from provisioning.services import remediate_release
 from provisioning.steps import Attempt, reason_of, step
 from stores import services as store_services
 from stores.exceptions import StoreNotFound
-from stores.models import Engine, LifecycleStatus, Store
+from stores.models import LifecycleStatus, Store
 
 logger = logging.getLogger("storeplane.backups")
 L = LifecycleStatus
@@ -55,10 +55,9 @@ def store_restore_request(
     *, store_id: str, backup_id: str, confirm: bool, actor: User | None, ip_address: str | None = None
 ) -> Store:
     """Restore `backup_id` into its own store `store_id`, once confirmed: 400 VALIDATION_ERROR unless `confirm` is
-    true and the backup is one of this store's, succeeded, still in storage and of an engine the platform restores
-    (Medusa's are refused, as for a new store); 404 for an unknown backup or another tenant's; 409 unless the store
-    is ready. Nothing changes on a refusal. The store goes `restoring` (audited) and the worker's task is enqueued
-    on commit."""
+    true and the backup is one of this store's, succeeded and still in storage; 404 for an unknown backup or
+    another tenant's; 409 unless the store is ready. Nothing changes on a refusal. The store goes `restoring`
+    (audited) and the worker's task is enqueued on commit."""
     if confirm is not True:
         raise _invalid("confirm", "\"confirm\" must be true: the store's current data is replaced by the backup's")
     with transaction.atomic():
@@ -74,8 +73,6 @@ def store_restore_request(
             raise _invalid("backupId", f'"backupId" must be a succeeded backup; {backup.id} is {backup.status}.')
         if backup.removed_at is not None:
             raise _invalid("backupId", f'"backupId": backup {backup.id} was removed from storage by retention.')
-        if backup.engine not in engine.RESTORABLE:
-            raise _invalid("backupId", f'"backupId": restoring {backup.engine} backups is not supported yet.')
         target = {
             "backupId": backup.id,
             "requestedBy": getattr(actor, "email", None),
@@ -125,14 +122,13 @@ def _restore_chain(run: Attempt, secrets: dict[str, str]) -> str:
         if stored is not None:
             with step(run, f"restore_{part.name}"):
                 _load_part(run, store, part, stored, backup.prefix)
-    with step(run, "restore_rewrite"):
-        if store.engine == Engine.WOOCOMMERCE:  # the loaded admin password is the backup's: the store's again
-            _rewrite_woocommerce(
-                store,
-                old_url=manifest.get("storefrontUrl") or "",
-                new_url=store.storefront_url or manifest.get("storefrontUrl") or "",
-                password=secrets["adminPassword"],
-            )
+    with step(run, "restore_rewrite"):  # the loaded admin password is the backup's: the store's again
+        rewrite_after_load(
+            store,
+            manifest,
+            new_url=store.storefront_url or manifest.get("storefrontUrl") or "",
+            password=secrets["adminPassword"],
+        )
     with step(run, "served"):
         host = ingress.wait_for_address(store.namespace, timeout=_serve_timeout())
         ingress.wait_until_served(store.engine, host, timeout=_serve_timeout())

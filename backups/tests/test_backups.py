@@ -1,7 +1,8 @@
 """Backups without a cluster, against a real local S3 endpoint (rclone serve s3): the API routes (202 audited and
 queued, 403 for another tenant's store, 409 in a wrong state or while one runs, the list), the worker's artifact
 (parts streamed and hashed, manifest.json last with sizes, sha256s, values without secrets and secret names), a
-failed backup visible (status, reason, audit row, metric, store page), retention, and `restoreFrom` checks."""
+failed backup visible (status, reason, audit row, metric, store page), retention, `restoreFrom` checks, and the
+rewrite of a loaded Medusa database (its pods stood in for)."""
 
 import hashlib
 import json
@@ -10,12 +11,14 @@ import pytest
 from prometheus_client import REGISTRY
 
 from audit.models import AuditEvent
-from backups import services, storage
+from backups import engine, restore, services, storage
 from backups.models import Backup, BackupStatus, Restore
 from backups.services import BACKUP_TASK
 from provisioning import services as provisioning_services
 from provisioning.errors import CommandFailed
 from provisioning.models import ProvisioningRun
+from provisioning.setup import EngineSetupFailed
+from provisioning.steps import Attempt
 from stores.models import Store, StoreStatus
 from stores.services import PROVISION_TASK
 from stores.tests.factories import StoreFactory
@@ -308,6 +311,18 @@ class TestRestoreFrom:
         assert Restore.objects.get(store=store).backup_id == backup.id
         assert (PROVISION_TASK, [store.id]) in [(name, args) for name, args, _ in queued_tasks()]
 
+    def test_a_medusa_backup_is_accepted_for_a_new_medusa_store(
+        self, tenant, tenant_api, django_capture_on_commit_callbacks
+    ):
+        source = StoreFactory(owner=tenant, status=S.READY, engine="medusa")
+        backup = Backup.objects.create(store=source, engine="medusa", status=B.SUCCEEDED)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = create_from(tenant_api, backup.id, engine="medusa")
+        assert response.status_code == 202, response.content
+        store = Store.objects.get(pk=response.json()["store"]["id"])
+        assert (store.engine, Restore.objects.get(store=store).backup_id) == ("medusa", backup.id)
+        assert (PROVISION_TASK, [store.id]) in [(name, args) for name, args, _ in queued_tasks()]
+
     @pytest.mark.parametrize("case", ["other-tenant", "missing", "failed", "engine", "removed"])
     def test_refused_with_400_and_nothing_created(self, case, tenant, other_tenant, tenant_api, s3, monkeypatch):
         owner = other_tenant if case == "other-tenant" else tenant
@@ -458,3 +473,90 @@ class TestLostWorker:
         assert stuck.status == B.FAILED and "worker was lost" in stuck.failure_reason
         assert Backup.objects.get(pk=young.pk).status == B.RUNNING
         assert services.backup_request(store_id=store.id, actor=tenant).status == B.REQUESTED
+
+
+class TestMedusaRewrite:
+    """rewrite_after_load on a Medusa store whose database was just loaded (its pods stood in for): the loaded
+    admin, if it refuses the store's password, is retired in SQL on stdin; then provisioning's engine setup runs
+    (`medusa user` when the login is refused, the seed: the store's name and storefront key)."""
+
+    @pytest.fixture
+    def pods(self, monkeypatch):
+        calls: dict[str, list] = {"login": [], "sql": [], "setup": []}
+        login_ok = {"value": False}
+
+        def check(store, *, pod, email, password):
+            calls["login"].append((pod, email, password))
+            if not login_ok["value"]:
+                raise EngineSetupFailed("The Medusa admin user cannot log in to the admin API.")
+
+        def exec_(namespace, pod, container, argv, *, stdin=None, timeout=None):
+            calls["sql"].append({"pod": pod, "container": container, "argv": argv, "stdin": stdin.decode()})
+
+        monkeypatch.setattr(restore, "component_pod", lambda store, component: f"{component}-0")
+        monkeypatch.setattr(restore, "check_medusa_login", check)
+        monkeypatch.setattr(restore.kubectl, "exec", exec_)
+        monkeypatch.setattr(restore, "setup_medusa", lambda store, **kwargs: calls["setup"].append(kwargs))
+        return calls, login_ok
+
+    def test_a_loaded_admin_that_refuses_the_stores_password_is_retired_then_created_again(self, pods, tenant):
+        calls, _ = pods
+        store = StoreFactory(owner=tenant, status=S.PROVISIONING, engine="medusa")
+        restore.rewrite_after_load(store, {"storefrontUrl": "http://old"}, new_url="http://new", password="New-Pw-1")
+        assert calls["login"] == [("medusa-0", tenant.email, "New-Pw-1")]
+        [sql] = calls["sql"]
+        assert (sql["pod"], sql["container"], sql["argv"]) == ("postgresql-0", "postgresql", list(engine.PSQL))
+        assert sql["stdin"] == restore.MEDUSA_RETIRE_ADMIN.format(email=f"'{tenant.email}'")
+        assert sql["stdin"].startswith('UPDATE "user" SET deleted_at = now() WHERE lower(email)')
+        assert "New-Pw-1" not in json.dumps(sql)
+        assert calls["setup"] == [{"email": tenant.email, "password": "New-Pw-1"}]
+
+    def test_an_admin_that_already_logs_in_is_kept_and_the_setup_still_runs(self, pods, tenant):
+        calls, login_ok = pods
+        login_ok["value"] = True
+        store = StoreFactory(owner=tenant, status=S.READY, engine="medusa")
+        restore.rewrite_after_load(store, {}, new_url="http://same", password="Same-Pw-1")
+        assert calls["sql"] == [] and calls["setup"] == [{"email": tenant.email, "password": "Same-Pw-1"}]
+
+    def test_a_quote_in_the_email_stays_inside_the_sql_literal(self, pods, tenant):
+        calls, _ = pods
+        tenant.email = "o'brien@example.com"
+        tenant.save(update_fields=["email"])
+        store = StoreFactory(owner=tenant, status=S.PROVISIONING, engine="medusa")
+        restore.rewrite_after_load(store, {}, new_url="http://new", password="New-Pw-1")
+        assert "lower('o''brien@example.com')" in calls["sql"][0]["stdin"]
+
+    @pytest.mark.parametrize(
+        "history, retired",
+        [
+            ([("restore_database", "failed")], True),  # the load failed: whatever it loaded stays
+            ([("restore_database", "succeeded"), ("restore_rewrite", "running")], True),  # killed mid-rewrite
+            ([("restore_database", "succeeded"), ("restore_rewrite", "succeeded")], False),
+            ([], False),
+        ],
+    )
+    def test_a_retry_after_a_load_without_its_rewrite_retires_the_loaded_admin_first(
+        self, pods, tenant, history, retired
+    ):
+        calls, _ = pods
+        store = StoreFactory(owner=tenant, status=S.PROVISIONING, engine="medusa")
+        for name, status in history:
+            ProvisioningRun.objects.create(store=store, operation="create", step=name, status=status)
+        restore.verify_before_create(Attempt(store, "create"))
+        assert [c["stdin"] for c in calls["sql"]] == (
+            [restore.MEDUSA_RETIRE_ADMIN.format(email=f"'{tenant.email}'")] if retired else []
+        )
+        steps = list(ProvisioningRun.objects.filter(store=store).order_by("id").values_list("step", "status"))
+        assert steps == history + ([("restore_retire_admin", "succeeded")] if retired else [])
+
+    def test_no_database_pod_on_the_retry_retires_nothing(self, pods, tenant, monkeypatch):
+        calls, _ = pods
+
+        def no_pod(store, component):
+            raise EngineSetupFailed(f"No ready {component} pod found in namespace {store.namespace}.")
+
+        monkeypatch.setattr(restore, "component_pod", no_pod)
+        store = StoreFactory(owner=tenant, status=S.PROVISIONING, engine="medusa")
+        ProvisioningRun.objects.create(store=store, operation="create", step="restore_database", status="failed")
+        restore.verify_before_create(Attempt(store, "create"))
+        assert calls["sql"] == [] and ProvisioningRun.objects.filter(store=store).count() == 1

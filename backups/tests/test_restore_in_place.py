@@ -1,11 +1,11 @@
-"""Restore into the same store without a cluster: the route's refusals (400 without confirmation or for a backup
-that cannot be restored, 404 for an unknown or another tenant's backup, 403 for another tenant's store, 409 unless
-the store is ready), each leaving everything as it was; and the chain against the scripted cluster of the lifecycle
-tests (fake helm and kubectl, a real rclone S3 endpoint): the chosen backup verified, a backup of the store taken,
-then the backup's dump streamed into the store's database, the admin password set back to the store's, served,
-ready with the same URL and secrets; a failed backup first or a corrupted part leaves the store serving as it was,
-nothing loaded; a restore whose worker was lost (a real Celery worker SIGKILLed mid-load too) is resumed by recovery
-and does not back up again."""
+"""Restore into the same store without a cluster: the route's refusals (400 without confirmation or for a backup that
+cannot be restored, 404 for an unknown or another tenant's backup, 403 for another tenant's store, 409 unless the
+store is ready), each leaving everything as it was (a Medusa store's own backup is accepted); and the chain against
+the scripted cluster of the lifecycle tests (fake helm and kubectl, a real rclone S3 endpoint): the chosen backup
+verified, a backup of the store taken, then the backup's dump streamed into the store's database, the admin password
+set back to the store's, served, ready with the same URL and secrets; a failed backup first or a corrupted part
+leaves the store serving as it was, nothing loaded; a restore whose worker was lost (a real Celery worker SIGKILLed
+mid-load too) is resumed by recovery and does not back up again."""
 
 import contextlib
 import json
@@ -97,27 +97,33 @@ class TestRequest:
         assert path in json.dumps(error)
         assert unchanged(store) == before
 
-    @pytest.mark.parametrize("case", ["failed", "removed", "other_store", "medusa"])
+    @pytest.mark.parametrize("case", ["failed", "removed", "other_store"])
     def test_a_backup_that_cannot_be_restored_here_is_400(self, case, tenant, tenant_api):
-        engine = "medusa" if case == "medusa" else "woocommerce"
-        store = StoreFactory(owner=tenant, status=S.READY, engine=engine)
+        store = StoreFactory(owner=tenant, status=S.READY)
         if case == "failed":
-            backup = Backup.objects.create(store=store, engine=engine, status=B.FAILED)
+            backup = Backup.objects.create(store=store, engine=store.engine, status=B.FAILED)
         elif case == "removed":
             backup = succeeded_backup(store, removed_at=timezone.now())
-        elif case == "other_store":
-            backup = succeeded_backup(StoreFactory(owner=tenant, status=S.READY, name="another"))
         else:
-            backup = succeeded_backup(store)
+            backup = succeeded_backup(StoreFactory(owner=tenant, status=S.READY, name="another"))
         before = unchanged(store)
         error = error_of(
             post_restore(tenant_api, store, {"backupId": backup.id, "confirm": True}), 400, "VALIDATION_ERROR"
         )
         assert error["details"][0]["path"] == ["backupId"]
-        assert {"failed": "is failed", "removed": "retention", "other_store": "another store", "medusa": "medusa"}[
-            case
-        ] in error["message"]
+        assert {"failed": "is failed", "removed": "retention", "other_store": "another store"}[case] in error["message"]
         assert unchanged(store) == before
+
+    def test_a_medusa_stores_own_backup_is_202_restoring_and_queued(
+        self, tenant, tenant_api, django_capture_on_commit_callbacks
+    ):
+        store = StoreFactory(owner=tenant, status=S.READY, engine="medusa")
+        backup = succeeded_backup(store)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_restore(tenant_api, store, {"backupId": backup.id, "confirm": True})
+        assert response.status_code == 202, response.content
+        assert (response.json()["state"], response.json()["pendingRestore"]["backupId"]) == ("restoring", backup.id)
+        assert queued_tasks() == [(RESTORE_TASK, [store.id], response.json()["requestId"])]
 
     def test_an_unknown_or_another_tenants_backup_is_404(self, tenant, other_tenant, tenant_api):
         store = StoreFactory(owner=tenant, status=S.READY)
