@@ -1,12 +1,14 @@
-"""Primary-key reads on the hot path (every authenticated request loads its user; the API and the pages load a store
-by id) with the ORM's SQL, column list and converters worked out once per process. The ORM still writes the SQL;
-only its compiling and its row iterator are skipped, and rows become models through `Model.from_db` as the ORM's
-own iterator does it.
+"""The API's hot reads with the ORM's SQL, column list and converters worked out once per process instead of on
+every request. The ORM still writes the SQL; only its building, compiling and row iterator are skipped.
 
-Kept because it pays (bench/api, 2026-12-06): `User.objects.get(pk=...)` costs 600-650 us of CPU per call with
-DEBUG off, this 230-320 us, on every authenticated request. Lists and the audit use the plain ORM (an index-ordered
-page and a separate count); the compiled page with its total on every row (COUNT OVER ()) is gone: it made
-PostgreSQL read all 10,000 stores for a page of 50 (14-16 ms of its CPU per request)."""
+- PkLookup: primary-key reads (every authenticated request loads its user; the API and the pages load a store by
+  id); rows become models through `Model.from_db` as the ORM's own iterator does it. Kept because it pays (bench/api,
+  2026-12-06): `User.objects.get(pk=...)` costs 600-650 us of CPU per call with DEBUG off, this 230-320 us.
+- RowsPage: the store list's and the audit's pages, per shape of their filters: the same plain SQL the ORM writes
+  (an index-ordered page, and a separate COUNT only when the page does not show the total). Kept because it pays
+  (bench/api, 2026-12-07, in process): a store list 3.8 -> 2.5 ms of CPU, the audit 6.6 -> 4.9 ms. The earlier
+  compiled page with its total on every row (COUNT OVER ()) is gone: it made PostgreSQL read all 10,000 stores for a
+  page of 50 (14-16 ms of its CPU per request)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,3 +111,93 @@ class PkLookup(Generic[M]):
         if not found:
             raise self.model.DoesNotExist(f"{self.model._meta.object_name} {value!r} does not exist.")
         return found[0]
+
+
+@dataclass(frozen=True)
+class _PageSql:
+    rows: str  # the ordered rows, unsliced: LIMIT and OFFSET are appended as parameters
+    count: str  # COUNT(*) over the same filter, unordered
+    params: tuple  # the compiled parameters, a sentinel where a call's value goes
+    slots: tuple[tuple[int, str], ...]  # (position in params, argument name)
+    names: tuple[str, ...]
+    converters: list[tuple[int, tuple[list[Callable], Any]]]
+
+
+class RowsPage:
+    """A page of rows (a `values()` queryset) and its total, compiled once per shape of the query instead of on
+    every request: `build(*shape, **arguments)` returns (ordered rows, counted queryset) as the plain ORM would run
+    them; `page(shape, arguments, ...)` runs that shape's SQL with these arguments' values. `shape` holds what
+    changes the SQL's text beyond which arguments are given (a fixed choice such as a status, from a small set);
+    each argument is one parameter. The ORM still writes the SQL, and its converters run on each row.
+
+    Kept because it pays (bench/api, 2026-12-07): building and compiling a list's two querysets was about 40% of a
+    store list's CPU in process. It is compiled with a sentinel value for each argument, which must appear exactly
+    once among the parameters, in the same places for the rows and the count (RuntimeError otherwise: every shape
+    the API can ask for is compiled by its tests)."""
+
+    def __init__(self, build: Callable[..., tuple[QuerySet, QuerySet]], sentinels: dict[str, Any]) -> None:
+        self.build = build
+        self.sentinels = sentinels
+        self._compiled: dict[tuple, _PageSql] = {}
+
+    def _compile(self, shape: tuple, names: tuple[str, ...], using: str) -> _PageSql:
+        ordered, counted = self.build(*shape, **{name: self.sentinels[name] for name in names})
+        if ordered.query.is_sliced or not (ordered.query.values_select or ordered.query.annotation_select):
+            raise RuntimeError("RowsPage: an unsliced values() queryset is needed")
+        compiler = ordered.query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        count_sql, count_params = counted.order_by().values("pk").query.get_compiler(using).as_sql()
+        slots = _slots(params, names, self.sentinels)
+        if _slots(count_params, names, self.sentinels) != slots or list(count_params) != list(params):
+            raise RuntimeError("RowsPage: the count and the rows must take the same parameters in one order")
+        query = ordered.query
+        columns = [column for column, _, _ in compiler.select]
+        return _PageSql(
+            rows=sql + " LIMIT %s OFFSET %s",
+            count=f"SELECT COUNT(*) FROM ({count_sql}) AS counted",  # noqa: S608  (the ORM's SQL; values are parameters)
+            params=tuple(params),
+            slots=slots,
+            names=(*query.extra_select, *query.values_select, *query.annotation_select),
+            converters=list(compiler.get_converters(columns).items()),
+        )
+
+    def page(
+        self, shape: tuple, arguments: dict[str, Any], *, limit: int, offset: int, using: str = DEFAULT_DB_ALIAS
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Rows offset..offset+limit and the total; the total is offset + the page's length when the page is short
+        but not empty (it ends the list), a COUNT otherwise."""
+        names = tuple(sorted(arguments))
+        key = (using, shape, names)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(shape, names, using)
+        params = list(compiled.params)
+        for position, name in compiled.slots:
+            params[position] = arguments[name]
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.rows, [*params, limit, offset])
+            found = cursor.fetchall()
+            rows = []
+            for row in found:
+                if compiled.converters:
+                    row = list(row)
+                    for index, (converters, expression) in compiled.converters:
+                        for convert in converters:
+                            row[index] = convert(row[index], expression, connection)
+                rows.append(dict(zip(compiled.names, row, strict=True)))
+            if 0 < len(rows) < limit:
+                return rows, offset + len(rows)
+            cursor.execute(compiled.count, params)
+            return rows, cursor.fetchone()[0]
+
+
+def _slots(params: Any, names: tuple[str, ...], sentinels: dict[str, Any]) -> tuple[tuple[int, str], ...]:
+    """Where each argument's sentinel sits in `params`: exactly once each, and no other parameter equal to one."""
+    slots = []
+    for name in names:
+        found = [i for i, p in enumerate(params) if p == sentinels[name]]
+        if len(found) != 1:
+            raise RuntimeError(f"RowsPage: the sentinel of {name!r} is at {found!r} among the parameters")
+        slots.append((found[0], name))
+    return tuple(sorted(slots))

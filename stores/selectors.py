@@ -9,7 +9,7 @@ from django.db.models.functions import Cast
 
 from accounts.models import User
 from audit.models import AuditEvent
-from core.queries import PkLookup
+from core.queries import PkLookup, RowsPage
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import LifecycleStatus, Store, StoreStatus, contract_status
 
@@ -137,9 +137,28 @@ def store_list(
         owner = uuid.UUID(owner_id)
     else:
         return [], 0
+    if rows:
+        given = {"owner": owner, "engine": engine or None}
+        arguments = {name: value for name, value in given.items() if value is not None}
+        return STORE_ROWS.page((status or None,), arguments, limit=limit, offset=offset)
     qs = _stores(owner=owner, status=status or None, engine=engine or None)
-    shaped = _row_values(qs, STORE_COLUMNS, **{CREDENTIALS_TOKEN: _token()}) if rows else _readable(qs)
-    return _page(shaped.order_by("-created_at", "-id"), qs, limit, offset)
+    return _page(_readable(qs).order_by("-created_at", "-id"), qs, limit, offset)
+
+
+def _store_rows(status: str | None, owner: uuid.UUID | None = None, engine: str | None = None) -> tuple:
+    qs = _stores(owner=owner, status=status, engine=engine)
+    return _row_values(qs, STORE_COLUMNS, **{CREDENTIALS_TOKEN: _token()}).order_by("-created_at", "-id"), qs
+
+
+# Sentinels stand for a call's values while a shape compiles (core.queries.RowsPage): none a real row could hold.
+_SENTINELS = {
+    "owner": uuid.UUID("00000000-0000-4000-8000-5e47e1000001"),
+    "engine": "sentinel:engine",
+    "store_id": "sentinel:store",
+    "event_type": "sentinel:event-type",
+}
+# The API's store list and audit pages, each shape compiled once per process.
+STORE_ROWS = RowsPage(_store_rows, _SENTINELS)
 
 
 def _page(ordered: QuerySet, counted: QuerySet, limit: int, offset: int) -> tuple[list, int]:
@@ -160,8 +179,10 @@ def store_counts_by_status(user: User) -> dict[str, int]:
 
 def store_audit(store: Store, *, limit: int = 100, offset: int = 0, rows: bool = False) -> tuple[list, int]:
     """The store's audit trail, newest first: AuditEvents, or with `rows` (the API) dicts of AUDIT_COLUMNS."""
+    if rows:
+        return AUDIT_ROWS.page((), {"store_id": store.pk}, limit=limit, offset=offset)
     qs = AuditEvent.objects.filter(store_id=store.pk)
-    return _page((_row_values(qs, AUDIT_COLUMNS) if rows else qs).order_by("-id"), qs, limit, offset)
+    return _page(qs.order_by("-id"), qs, limit, offset)
 
 
 def audit_list(
@@ -169,14 +190,23 @@ def audit_list(
 ) -> tuple[list[dict[str, Any]], int]:
     """Admins see everything, security events included; a tenant sees only events of its own stores. Newest first
     (ids are assigned in insertion order and rows are never changed), as rows of AUDIT_COLUMNS."""
+    given = {"owner": None if user.is_admin else user.pk, "store_id": store_id, "event_type": event_type}
+    arguments = {name: value for name, value in given.items() if value}
+    return AUDIT_ROWS.page((), arguments, limit=limit, offset=offset)
+
+
+def _audit_rows(owner: uuid.UUID | None = None, store_id: str | None = None, event_type: str | None = None) -> tuple:
     qs = AuditEvent.objects.all()
-    if not user.is_admin:
-        qs = qs.filter(store_owner_id=user.pk)
-    if store_id:
+    if owner is not None:
+        qs = qs.filter(store_owner_id=owner)
+    if store_id is not None:
         qs = qs.filter(store_id=store_id)
-    if event_type:
+    if event_type is not None:
         qs = qs.filter(event_type=event_type)
-    return _page(_row_values(qs, AUDIT_COLUMNS).order_by("-id"), qs, limit, offset)
+    return _row_values(qs, AUDIT_COLUMNS).order_by("-id"), qs
+
+
+AUDIT_ROWS = RowsPage(_audit_rows, _SENTINELS)
 
 
 def _is_uuid(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""PkLookup: the hot-path primary-key reads give exactly what the ORM gives, in one query."""
+"""PkLookup: the hot-path primary-key reads give exactly what the ORM gives, in one query; RowsPage: the API's list
+pages give the plain ORM's rows and totals."""
 
 import uuid
 
@@ -10,8 +11,11 @@ from django_fsm import ConcurrentTransition
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from core.queries import PkLookup
-from stores.models import Store, StoreStatus
+from audit.models import AuditEvent, EventType
+from audit.services import audit_record
+from core.queries import PkLookup, RowsPage
+from stores.models import Engine, LifecycleStatus, Store, StoreStatus
+from stores.selectors import AUDIT_ROWS, STATES_OF_CONTRACT_STATUS, STORE_ROWS, _audit_rows, _store_rows
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +93,64 @@ def test_annotations_land_on_the_instance_and_the_field_left_out_is_not_decrypte
     assert found.token == raw and "s3cret-pass" not in raw  # the stored token, as the ORM reads it
     assert found.get_deferred_fields() == {"secrets", "admin_credentials"}
     assert found.admin_credentials["password"] == "s3cret-pass"  # still readable on access
+
+
+# RowsPage (the API's store list and audit pages): every shape the API can ask for gives the plain ORM's rows and
+# total, and a compiled shape takes each call's own values.
+def _orm_page(ordered, counted, limit, offset):
+    return list(ordered[offset : offset + limit]), counted.count()
+
+
+@pytest.fixture
+def listed():
+
+    owners = [UserFactory(), UserFactory()]
+    states = [*StoreStatus.values, *LifecycleStatus.values]
+    stores = [
+        StoreFactory(owner=owners[i % 2], engine=(Engine.WOOCOMMERCE, Engine.MEDUSA)[i % 3 == 0], status=state)
+        for i, state in enumerate(states * 2)
+    ]
+    for i, store in enumerate(stores):
+        audit_record(
+            event_type=(EventType.INFO, EventType.STATUS_CHANGE)[i % 2],
+            store=store,
+            message=f"m{i}",
+            metadata={"n": i},
+            ip_address="10.0.0.1",
+        )
+    return owners, stores
+
+
+def test_every_store_list_shape_gives_the_orm_page(listed):
+
+    owners, _ = listed
+    for status in (None, *STATES_OF_CONTRACT_STATUS):
+        for owner in (None, *(o.pk for o in owners)):
+            for engine in (None, "woocommerce", "medusa"):
+                arguments = {k: v for k, v in (("owner", owner), ("engine", engine)) if v is not None}
+                for limit, offset in ((3, 0), (3, 3), (50, 0), (2, 1000)):
+                    found = STORE_ROWS.page((status,), arguments, limit=limit, offset=offset)
+                    assert found == _orm_page(*_store_rows(status, **arguments), limit, offset), (status, arguments)
+
+
+def test_every_audit_shape_gives_the_orm_page_json_and_ip_converted(listed):
+
+    owners, stores = listed
+    shapes = [{}, {"owner": owners[0].pk}, {"owner": owners[1].pk, "store_id": stores[1].pk}]
+    shapes += [{"store_id": stores[0].pk}, {"event_type": "INFO"}, {"owner": owners[0].pk, "event_type": "INFO"}]
+    for arguments in shapes:
+        for limit, offset in ((2, 0), (2, 2), (100, 0)):
+            found = AUDIT_ROWS.page((), arguments, limit=limit, offset=offset)
+            assert found == _orm_page(*_audit_rows(**arguments), limit, offset), arguments
+    newest = AUDIT_ROWS.page((), {}, limit=1, offset=0)[0][0]
+    assert newest["metadata"] == AuditEvent.objects.order_by("-id").first().metadata  # a dict, not JSON text
+
+
+def test_a_shape_whose_sentinel_is_not_one_parameter_is_refused():
+
+    def build(name=None):
+        qs = Store.objects.filter(name=name, theme=name)  # the value twice: no single slot for it
+        return qs.values("id").order_by("id"), qs
+
+    with pytest.raises(RuntimeError, match="sentinel of 'name'"):
+        RowsPage(build, {"name": "sentinel:name"}).page((), {"name": "x"}, limit=1, offset=0)
