@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from config import readings
-from stores.models import StoreStatus
+from stores.models import LifecycleStatus, StoreStatus
 from stores.selectors import store_counts_by_status
 
 admin.site.site_header = "storeplane console"
@@ -42,7 +42,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
-        "counts": [(status, counts.get(status, 0)) for status in StoreStatus.values],
+        # The contract's statuses always, and a lifecycle state (suspended, upgrading...) when a store is in it: the
+        # rows add up to the total.
+        "counts": [(status, counts.get(status, 0)) for status in StoreStatus.values]
+        + [(status, counts[status]) for status in LifecycleStatus.values if counts.get(status)],
         "total": sum(counts.values()),
         "semaphore": _rows(readings.semaphore_stats()),
         "breakers": _breaker_rows(readings.breaker_stats()),

@@ -8,7 +8,7 @@ from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent, EventType
 from audit.services import audit_record
 from stores import services
-from stores.models import Store, StoreStatus
+from stores.models import LifecycleStatus, Store, StoreStatus
 from stores.tests.factories import StoreFactory
 from stores.tests.helpers import queued_tasks
 from tests.browser.htmlcheck import assert_valid_html
@@ -229,6 +229,17 @@ def test_dashboard_counts_semaphore_and_breakers(console, tenant):
     assert 'id="semaphore-missing"' not in html and 'id="breakers-missing"' not in html
     assert '<th scope="row">maxConcurrent</th><td>3</td>' in html
     assert "helm" in html and "kubernetes" in html and "CLOSED" in html
+    assert_valid_html(html)
+
+
+def test_dashboard_counts_a_lifecycle_state_in_its_own_row_and_the_rows_add_up(console, tenant):
+    StoreFactory(owner=tenant, status=S.READY)
+    StoreFactory(owner=tenant, status=LifecycleStatus.SUSPENDED)
+    StoreFactory(owner=tenant, status=LifecycleStatus.SUSPENDED)
+    html = console.get("/admin/dashboard").content.decode()
+    assert '?status__exact=suspended">suspended</a></td><td>2</td>' in html
+    assert '?status__exact=ready">ready</a></td><td>1</td>' in html
+    assert "?status__exact=upgrading" not in html  # a lifecycle state no store is in has no row
     assert_valid_html(html)
 
 
