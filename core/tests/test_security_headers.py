@@ -93,3 +93,28 @@ class TestCors:
 def test_with_ssl_redirect_on_plain_http_is_redirected_but_probes_are_not(api):
     assert api.get("/api/v1/auth/me").status_code == 301
     assert api.get("/api/v1/health/live").status_code == 200
+
+
+def test_the_csp_built_once_is_django_csps_own_and_a_per_view_policy_still_applies(api, rf):
+    """core.middleware.CSPMiddleware keeps django-csp's header: the same bytes as django-csp's middleware writes
+    for a plain response, and a view's csp_update decorator (a per-response policy) still changes it."""
+    from csp.decorators import csp_update
+    from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+    from django.http import HttpResponse
+
+    from core.middleware import CSPMiddleware
+
+    ours, theirs = CSPMiddleware(lambda r: HttpResponse()), DjangoCSPMiddleware(lambda r: HttpResponse())
+    assert ours(rf.get("/x"))["Content-Security-Policy"] == theirs(rf.get("/x"))["Content-Security-Policy"]
+    assert api.get("/api/v1/health/live")["Content-Security-Policy"] == theirs(rf.get("/"))["Content-Security-Policy"]
+
+    @csp_update({"img-src": ["https://images.example.com"]})
+    def view(request):
+        return HttpResponse()
+
+    updated = CSPMiddleware(view)(rf.get("/y"))["Content-Security-Policy"]
+    assert "img-src 'self' data: https://images.example.com" in updated
+    assert (
+        CSPMiddleware(lambda r: HttpResponse())(rf.get("/z"))["Content-Security-Policy"]
+        == theirs(rf.get("/x"))["Content-Security-Policy"]
+    )  # the decorated response did not change the plain policy
