@@ -74,7 +74,7 @@ _HEALTH = inline_serializer(
         "uptime": serializers.IntegerField(),
         "checks": inline_serializer("HealthChecks", {"database": _CHECK, "redis": _CHECK, "kubernetes": _CHECK}),
         "concurrency": serializers.DictField(),
-        "circuitBreakers": serializers.ListField(child=serializers.DictField(), required=False),
+        "circuitBreakers": serializers.ListField(child=serializers.DictField()),  # always present (config.readings)
     },
 )
 

@@ -25,6 +25,8 @@ def test_schema_lists_the_auth_and_health_routes_with_the_error_envelope(api):
     assert set(envelope["properties"]) == {"requestId", "error"}
     body = schema["components"]["schemas"]["RegisterRequest"]
     assert set(body["required"]) == {"email", "username", "password"}
+    health = schema["components"]["schemas"]["HealthReport"]  # every field the health answer always carries is required
+    assert set(health["required"]) == set(health["properties"])
 
 
 def test_docs_page_is_served_without_any_cdn(api):
