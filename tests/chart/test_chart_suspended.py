@@ -88,3 +88,43 @@ def test_the_closed_page_answers_503_with_retry_after_and_the_store_name():
 def test_not_suspended_renders_what_the_default_renders():
     for combo in COMBOS:
         assert render_combo(combo, ("suspended=false",)) == render_combo(combo)
+
+
+# Maintenance (`maintenance=true`, what a restore into the same store installs while it loads the data): the shop's
+# workloads keep running, and shoppers get the closed page, saying the store is briefly closed.
+MAINTENANCE = ("maintenance=true",)
+
+
+@combos
+def test_in_maintenance_the_workloads_run_and_every_path_goes_to_the_closed_page(combo):
+    normal, closed = render_combo(combo), render_combo(combo, MAINTENANCE)
+    replicas = lambda objs: {  # noqa: E731
+        o["metadata"]["name"]: o["spec"]["replicas"] for o in objs if o["kind"] in ("Deployment", "StatefulSet")
+    }
+    running = replicas(closed)
+    assert {name: n for name, n in running.items() if not name.endswith("-closed")} == replicas(normal)
+    assert [n for name, n in running.items() if name.endswith("-closed")] == [1]
+    (ingress,) = by_kind(closed, "Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    assert [(p["path"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]] == [
+        ("/", next(o["metadata"]["name"] for o in by_kind(closed, "Service") if component(o) == "closed"))
+    ]
+
+
+def test_the_maintenance_page_says_briefly_closed_with_a_short_retry_after():
+    objs = render_combo(("medusa", "local"), (*MAINTENANCE, "storeName=Bob's <Shop>"))
+    (page,) = [o for o in by_kind(objs, "ConfigMap") if component(o) == "closed"]
+    html, script = page["data"]["index.html"], page["data"]["respond.sh"]
+    assert '<meta name="storeplane-status" content="maintenance">' in html
+    assert "Bob&#39;s &lt;Shop&gt; is being restored" in html and "closed by its owner" not in html
+    assert "X-Store-Status: maintenance" in script
+    (pod,) = [p for p in pod_specs(objs) if p.labels.get("app.kubernetes.io/component") == "closed"]
+    env = {e["name"]: e["value"] for e in pod.containers()[0]["env"]}
+    assert env["RETRY_AFTER"] == "120"
+
+
+def test_suspended_wins_over_maintenance_and_maintenance_false_renders_the_default():
+    both = render_combo(("woocommerce", "local"), (*SUSPENDED, *MAINTENANCE))
+    assert both == render_combo(("woocommerce", "local"), SUSPENDED)
+    for combo in COMBOS:
+        assert render_combo(combo, ("maintenance=false",)) == render_combo(combo)

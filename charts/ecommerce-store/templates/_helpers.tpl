@@ -183,3 +183,12 @@ Usage: include "store.waitFor" (dict "root" $ "component" "mariadb" "port" 3306)
 {{- define "store.url" -}}
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) (include "store.host" .) -}}
 {{- end -}}
+
+{{- /*
+Why the store answers with the closed page instead of its shop, if it does: "suspended" (its owner closed it: every
+workload at zero) or "maintenance" (the platform is replacing its data, a restore into the same store: the workloads
+run, shoppers are kept out so nothing they do is lost); empty while the shop is open.
+*/ -}}
+{{- define "store.closedFor" -}}
+{{- if .Values.suspended }}suspended{{- else if .Values.maintenance }}maintenance{{- end }}
+{{- end }}
