@@ -2,8 +2,9 @@
 release, secrets and admin password. Requested through store_restore_request (API, store page, console: one
 service), run by RESTORE, a provisioning.services.Chain like every store operation (the store `restoring` under its
 lock and a semaphore slot): the chosen backup verified against its manifest (nothing written before), a backup of
-the store as it is now, then each part loaded over the store's own data, the admin password set back to the
-store's, the store served, ready. Until the load starts nothing changed: a failure there is "not started" and the
+the store as it is now, then the shop closed ("briefly closed" through its URL: no order goes into data about to be
+replaced), each part loaded over the store's own data, the admin password set back to the store's, the shop opened
+and served, ready. Until the load starts nothing changed: a failure there is "not started" and the
 store serves on; a failure while loading leaves the store failed with the reason (the backup taken first holds what
 it had)."""
 
@@ -22,7 +23,7 @@ from backups.restore import _load_part, _verify, rewrite_after_load
 from backups.services import RESTORE_TRIGGER, BackupFailed, backup_in_chain
 from core.api import iso
 from core.errors import PlatformError, ValidationFailed
-from provisioning import ingress
+from provisioning import ingress, lifecycle
 from provisioning import services as provisioning_services
 from provisioning.errors import NotStarted, ProvisioningError
 from provisioning.services import remediate_release
@@ -117,6 +118,9 @@ def _restore_chain(run: Attempt, secrets: dict[str, str]) -> str:
     except ProvisioningError as error:
         raise NotStarted(reason_of(error, run.secrets), retryable=error.retryable, outcome=outcome) from error
     # From here on the store's data changes: a failure leaves it failed (the task's give-up), never half "ready".
+    # Shoppers get the "briefly closed" page meanwhile: an order placed now would be lost with the data replaced.
+    with step(run, "maintenance_on"):
+        lifecycle.set_maintenance(run, secrets, closed=True)
     for part in engine.parts_for(store.engine):
         stored = manifest["parts"].get(part.name)
         if stored is not None:
@@ -129,6 +133,8 @@ def _restore_chain(run: Attempt, secrets: dict[str, str]) -> str:
             new_url=store.storefront_url or manifest.get("storefrontUrl") or "",
             password=secrets["adminPassword"],
         )
+    with step(run, "maintenance_off"):
+        lifecycle.set_maintenance(run, secrets, closed=False)
     with step(run, "served"):
         host = ingress.wait_for_address(store.namespace, timeout=_serve_timeout())
         ingress.wait_until_served(store.engine, host, timeout=_serve_timeout())

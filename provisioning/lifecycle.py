@@ -51,7 +51,8 @@ BROKEN_REASONS = frozenset(
         "CreateContainerError",
     }
 )
-CLOSED_MARKER = b'<meta name="storeplane-status" content="suspended">'
+# What the chart's closed page carries, per reason it is up (store.closedFor: suspended, or maintenance).
+CLOSED_MARKER = b'<meta name="storeplane-status" content="%s">'
 
 
 class LifecycleFailed(ProvisioningError):
@@ -166,20 +167,22 @@ def wait_engine_pods_gone(namespace: str, timeout: float) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def closed_page_answer(host: str) -> str | None:
-    """None when the store's URL answers with the closed page (503 and its marker), else what it answered."""
+def closed_page_answer(host: str, reason: str = "suspended") -> str | None:
+    """None when the store's URL answers with the closed page for `reason` (503 and its marker), else what it
+    answered."""
+    marker = CLOSED_MARKER % reason.encode()
     try:
         status, _, body = ingress.get_through_ingress(host, "/")
     except OSError as error:
         return type(error).__name__
-    if status == 503 and CLOSED_MARKER in body:
+    if status == 503 and marker in body:
         return None
-    return f"HTTP {status}" + ("" if CLOSED_MARKER in body else " without the closed page")
+    return f"HTTP {status}" + ("" if marker in body else f" without the closed page ({reason})")
 
 
-def wait_closed_page(host: str, timeout: float) -> None:
+def wait_closed_page(host: str, timeout: float, reason: str = "suspended") -> None:
     deadline = time.monotonic() + timeout
-    while (answer := closed_page_answer(host)) is not None:
+    while (answer := closed_page_answer(host, reason)) is not None:
         if time.monotonic() >= deadline:
             raise LifecycleFailed(
                 f"The closed page was not served at {ingress.host_header(host)} within {int(timeout)} seconds "
@@ -187,6 +190,17 @@ def wait_closed_page(host: str, timeout: float) -> None:
             )
         _still_ours()
         time.sleep(POLL_SECONDS / 2)
+
+
+def set_maintenance(run: Attempt, secrets: dict[str, str], *, closed: bool) -> None:
+    """Close the shop (closed=True: the chart's maintenance, the Ingress sends every path to the closed page while
+    every workload keeps running) until the closed page is served, or open it again (the caller then waits until the
+    shop is served). For an operation that replaces the store's data in place (a restore into the same store), so no
+    shopper places an order into data about to be replaced."""
+    store = run.store
+    _helm_upgrade(run, {**helm_values(store, secrets), "maintenance": closed}, wait=False)
+    if closed:
+        wait_closed_page(store_host(store), timeout=settings.STORE_SERVE_TIMEOUT_SECONDS, reason="maintenance")
 
 
 # --- suspend and resume --------------------------------------------------------------------------------------------

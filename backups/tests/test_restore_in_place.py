@@ -250,9 +250,11 @@ def test_the_chain_backs_up_then_loads_the_backup_and_the_store_is_ready_as_it_w
             "backup_database",
             "backup_uploads",
             "backup_manifest",
+            "maintenance_on",
             "restore_database",
             "restore_uploads",
             "restore_rewrite",
+            "maintenance_off",
             "served",
             "restored",
         )
@@ -264,7 +266,18 @@ def test_the_chain_backs_up_then_loads_the_backup_and_the_store_is_ready_as_it_w
     password = store.secrets["adminPassword"]
     assert any(password in c["stdin"] for c in fed)
     assert not any(password in json.dumps(c["argv"]) for c in life.kubectl.calls)
-    assert not [c for c in life.calls() if c["argv"][0] in ("upgrade", "rollback")]  # the release is untouched
+    # The release changed only to close the shop before the first load and open it after the last write, its
+    # values otherwise the store's own (the closed page was served meanwhile: maintenance_on waits for it).
+    calls = life.calls()
+    upgrades = [i for i, c in enumerate(calls) if c["argv"][0] in ("upgrade", "rollback")]
+    assert [calls[i]["argv"][0] for i in upgrades] == ["upgrade", "upgrade"]
+    assert [calls[i]["values"]["maintenance"] for i in upgrades] == [True, False]
+    assert {k: v for k, v in calls[upgrades[0]]["values"].items() if k != "maintenance"} == {
+        k: v for k, v in calls[upgrades[1]]["values"].items() if k != "maintenance"
+    }
+    written = [i for i, c in enumerate(calls) if "exec" in c["argv"] and "-i" in c["argv"]]
+    assert upgrades[0] < min(written) and max(written) < upgrades[1]
+    assert [r["maintenance"] for r in life.revisions(store)[-2:]] == [True, False]
     moves = [
         (e.previous_status, e.new_status)
         for e in AuditEvent.objects.filter(store_id=store.pk).order_by("id")

@@ -58,7 +58,8 @@ if cmd == "upgrade":
         state["revisions"].append({"suspended": False, "tag": "", "status": "pending-upgrade"}); save()
         time.sleep(60)
     tag = ((values.get("wordpress") or {}).get("image") or {}).get("tag", "")
-    state["revisions"].append({"suspended": bool(values.get("suspended")), "tag": tag, "status": "deployed"})
+    shut = {"suspended": bool(values.get("suspended")), "maintenance": bool(values.get("maintenance"))}
+    state["revisions"].append({**shut, "tag": tag, "status": "deployed"})
     for older in state["revisions"][:-1]:
         older["status"] = "superseded" if older["status"] == "deployed" else older["status"]
     save()
@@ -153,8 +154,8 @@ FIRST = {"revisions": [{"suspended": False, "tag": "", "status": "deployed"}]}
 
 
 class Controller:
-    """The ingress controller's port: the closed page while the release's current revision is suspended, the shop
-    otherwise (with the store API in JSON), as the real chart routes it."""
+    """The ingress controller's port: the closed page while the release's current revision is suspended or in
+    maintenance, the shop otherwise (with the store API in JSON), as the real chart routes it."""
 
     def __init__(self, state: Path) -> None:
         def current(host: str) -> dict:
@@ -164,9 +165,10 @@ class Controller:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                if current(self.headers.get("Host", "")).get("suspended"):
-                    code, kind = 503, "text/html"
-                    body = b'<html><meta name="storeplane-status" content="suspended">closed</html>'
+                now = current(self.headers.get("Host", ""))
+                if now.get("suspended") or now.get("maintenance"):
+                    code, kind, reason = 503, "text/html", "suspended" if now.get("suspended") else "maintenance"
+                    body = b'<html><meta name="storeplane-status" content="%s">closed</html>' % reason.encode()
                 elif self.path.startswith("/store/"):
                     code, kind, body = 200, "application/json", b'{"regions": []}'
                 else:
@@ -288,7 +290,7 @@ def test_suspend_then_resume_through_the_chains(life):
 def test_a_suspension_whose_closed_page_is_not_served_fails_with_the_reason(life, monkeypatch, settings):
     settings.STORE_SERVE_TIMEOUT_SECONDS = 1
     store = ready_store()
-    monkeypatch.setattr(lifecycle, "CLOSED_MARKER", b"a marker no page carries")
+    monkeypatch.setattr(lifecycle, "CLOSED_MARKER", b"a marker no page carries (%s)")
     store_services.store_request_suspend(store_id=store.id, actor=store.owner)
     assert lifecycle.suspend(store.id) == "failed"
     store.refresh_from_db()
