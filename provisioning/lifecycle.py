@@ -198,9 +198,16 @@ def set_maintenance(run: Attempt, secrets: dict[str, str], *, closed: bool) -> N
     shop is served). For an operation that replaces the store's data in place (a restore into the same store), so no
     shopper places an order into data about to be replaced."""
     store = run.store
-    _helm_upgrade(run, {**helm_values(store, secrets), "maintenance": closed}, wait=False)
-    if closed:
-        wait_closed_page(store_host(store), timeout=settings.STORE_SERVE_TIMEOUT_SECONDS, reason="maintenance")
+    values = helm_values(store, secrets)
+    if not closed:
+        _helm_upgrade(run, {**values, "maintenance": False}, wait=False)
+        return
+    # The closed page first, ready, while shoppers still reach the shop; only then the Ingress turns to it (turned
+    # at once, the controller answered its own 404 until the new pod was up: seen on the real cluster).
+    standby = {**values, "closedPage": {**(values.get("closedPage") or {}), "standby": True}}
+    _helm_upgrade(run, standby, wait=True)
+    _helm_upgrade(run, {**standby, "maintenance": True}, wait=False)
+    wait_closed_page(store_host(store), timeout=settings.STORE_SERVE_TIMEOUT_SECONDS, reason="maintenance")
 
 
 # --- suspend and resume --------------------------------------------------------------------------------------------

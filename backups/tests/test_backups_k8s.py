@@ -8,6 +8,7 @@ part is refused before the new store's namespace exists. Last, the source store 
 
 import http.client
 import json
+import threading
 import time
 
 import pytest
@@ -71,6 +72,36 @@ def through_ingress(store: Store, path: str = "/") -> tuple[int, str]:
         return response.status, response.read().decode(errors="replace")
     finally:
         conn.close()
+
+
+MAINTENANCE = '<meta name="storeplane-status" content="maintenance">'
+
+
+class Shopper:
+    """Opens the store's front page through the ingress every half second in a thread, keeping what it saw."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.seen, self._stop = store, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.seen.append(through_ingress(self.store, "/"))
+            except OSError as error:
+                self.seen.append((0, type(error).__name__))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> "Shopper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=35)
+
+    def summary(self) -> list[tuple[int, str]]:
+        return [(status, body[:80]) for status, body in self.seen]
 
 
 def _remove(cluster, store_id: str) -> None:
@@ -225,8 +256,12 @@ def test_restore_into_the_same_store_brings_the_backup_back_and_drops_what_came_
 
     restore_in_place.store_restore_request(store_id=source.id, backup_id=backup.id, confirm=True, actor=source.owner)
     started = time.monotonic()
-    assert restore_in_place.restore_in_place(source.id) == "restored", explain(source)
+    with Shopper(source) as shopper:  # a shopper who keeps opening the shop while it is restored
+        assert restore_in_place.restore_in_place(source.id) == "restored", explain(source)
     print(f"backups k8s: restored into the same store in {time.monotonic() - started:.0f}s")
+    # While the data was replaced the shop was closed to them ("briefly closed", 503), never a gateway error.
+    assert any(status == 503 and MAINTENANCE in body for status, body in shopper.seen), shopper.summary()
+    assert all(status in (200, 301, 302, 503) for status, _ in shopper.seen), shopper.summary()
     restored = Store.objects.get(pk=source.pk)
     assert restored.status == S.READY and restored.last_restore["backupId"] == backup.id
     assert (products(cluster, restored), _sql(cluster, restored, ORDERS_SQL)) == at_backup

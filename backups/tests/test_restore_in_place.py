@@ -266,18 +266,21 @@ def test_the_chain_backs_up_then_loads_the_backup_and_the_store_is_ready_as_it_w
     password = store.secrets["adminPassword"]
     assert any(password in c["stdin"] for c in fed)
     assert not any(password in json.dumps(c["argv"]) for c in life.kubectl.calls)
-    # The release changed only to close the shop before the first load and open it after the last write, its
-    # values otherwise the store's own (the closed page was served meanwhile: maintenance_on waits for it).
+    # The release changed only to close the shop before the first load (the closed page started and waited for,
+    # then the Ingress turned to it) and open it after the last write, its values otherwise the store's own (the
+    # closed page was served meanwhile: maintenance_on waits for it).
     calls = life.calls()
     upgrades = [i for i, c in enumerate(calls) if c["argv"][0] in ("upgrade", "rollback")]
-    assert [calls[i]["argv"][0] for i in upgrades] == ["upgrade", "upgrade"]
-    assert [calls[i]["values"]["maintenance"] for i in upgrades] == [True, False]
-    assert {k: v for k, v in calls[upgrades[0]]["values"].items() if k != "maintenance"} == {
-        k: v for k, v in calls[upgrades[1]]["values"].items() if k != "maintenance"
-    }
+    assert [calls[i]["argv"][0] for i in upgrades] == ["upgrade", "upgrade", "upgrade"]
+    values = [calls[i]["values"] for i in upgrades]
+    shut = [(v.get("closedPage", {}).get("standby"), v.get("maintenance")) for v in values]
+    assert shut == [(True, None), (True, True), (None, False)]
+    assert "--wait" in calls[upgrades[0]]["argv"]  # the page is up before shoppers are sent to it
+    mine = lambda values: {k: v for k, v in values.items() if k not in ("maintenance", "closedPage")}  # noqa: E731
+    assert len({json.dumps(mine(calls[i]["values"]), sort_keys=True) for i in upgrades}) == 1
     written = [i for i, c in enumerate(calls) if "exec" in c["argv"] and "-i" in c["argv"]]
-    assert upgrades[0] < min(written) and max(written) < upgrades[1]
-    assert [r["maintenance"] for r in life.revisions(store)[-2:]] == [True, False]
+    assert upgrades[1] < min(written) and max(written) < upgrades[2]
+    assert [r["maintenance"] for r in life.revisions(store)[-3:]] == [False, True, False]
     moves = [
         (e.previous_status, e.new_status)
         for e in AuditEvent.objects.filter(store_id=store.pk).order_by("id")

@@ -128,3 +128,15 @@ def test_suspended_wins_over_maintenance_and_maintenance_false_renders_the_defau
     assert both == render_combo(("woocommerce", "local"), SUSPENDED)
     for combo in COMBOS:
         assert render_combo(combo, ("maintenance=false",)) == render_combo(combo)
+
+
+@combos
+def test_standby_runs_the_maintenance_page_as_it_will_be_while_the_ingress_still_sends_shoppers_to_the_shop(combo):
+    """The platform starts the closed page with closedPage.standby, waits for it, then sets maintenance: the pod,
+    its page and its Service must not change between the two (a change would restart the pod behind the Ingress)."""
+    standby = render_combo(combo, ("closedPage.standby=true",))
+    closed = render_combo(combo, ("closedPage.standby=true", *MAINTENANCE))
+    assert by_kind(standby, "Ingress") == by_kind(render_combo(combo), "Ingress")
+    for kind in ("ConfigMap", "Deployment", "Service"):
+        page = [o for o in by_kind(standby, kind) if component(o) == "closed"]
+        assert page and page == [o for o in by_kind(closed, kind) if component(o) == "closed"], kind

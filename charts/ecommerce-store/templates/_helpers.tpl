@@ -192,3 +192,12 @@ run, shoppers are kept out so nothing they do is lost); empty while the shop is 
 {{- define "store.closedFor" -}}
 {{- if .Values.suspended }}suspended{{- else if .Values.maintenance }}maintenance{{- end }}
 {{- end }}
+
+{{- /*
+Which closed page the closed-page pod serves, if it runs: store.closedFor, or "maintenance" while the platform starts
+it ahead of closing the shop (closedPage.standby: the pod is ready before the Ingress turns to it, so a shopper never
+meets a route without a ready backend, which the controller answers with its own 404).
+*/ -}}
+{{- define "store.closedPage" -}}
+{{- include "store.closedFor" . | default (ternary "maintenance" "" (.Values.closedPage.standby | default false)) }}
+{{- end }}
