@@ -55,8 +55,9 @@ def restore_stores(modeladmin: StoreAdmin, request: HttpRequest, queryset):
         action="restore_stores",
         title="Restore these stores from their newest backup?",
         explanation="Each ready store's current data (orders, products, pages, uploads) is replaced by its newest "
-        "succeeded backup's, after a backup of the store as it is now. URLs, secrets and admin passwords stay. "
-        "Stores that are not ready, have no restorable backup, or are Medusa stores are refused.",
+        "succeeded backup's, after a backup of the store as it is now; shoppers see a 'briefly closed' page while it "
+        "loads. URLs, secrets and admin passwords stay. Stores that are not ready or have no restorable backup are "
+        "refused.",
         run=lambda store, _: _restore_newest(store, request, ip),
         done="Restore started",
     )
