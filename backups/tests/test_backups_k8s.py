@@ -13,7 +13,6 @@ import time
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 
 from audit.models import AuditEvent
 from backups import restore_in_place
@@ -22,6 +21,7 @@ from backups.models import Backup, BackupStatus, Restore
 from provisioning import services
 from provisioning.models import ProvisioningRun
 from provisioning.setup import component_pod
+from provisioning.tests.module_cluster import on_the_cluster
 from provisioning.tests.test_chain_k8s import explain
 from stores import services as store_services
 from stores.models import Store, StoreStatus
@@ -121,28 +121,13 @@ def cluster_store(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker, 
     yields (cluster, store, backup, bucket directory, created store ids). Everything is removed at the end."""
     from accounts.tests.factories import UserFactory
     from backups import storage
-    from backups.tests.conftest import ACCESS, SECRET
 
-    url, root = s3_endpoint
-    env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
-    env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
+    _, root = s3_endpoint
     created: list[str] = []
     with (
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(
-            KUBECONFIG=str(k8s_cluster.kubeconfig),
-            HELM_BIN=str(k8s_cluster.helm),
-            KUBECTL_BIN=str(k8s_cluster.kubectl),
-            BACKUP_S3_ENDPOINT=url,
-            BACKUP_S3_ACCESS_KEY=ACCESS,
-            BACKUP_S3_SECRET_KEY=SECRET,
-            BACKUP_S3_BUCKET="k8s-backups",
-            STORE_CREATION_COOLDOWN_SECONDS=0,
-        ),
+        on_the_cluster(k8s_cluster, s3_endpoint, bucket="k8s-backups", STORE_CREATION_COOLDOWN_SECONDS=0),
         django_db_blocker.unblock(),
     ):
-        for name, value in env.items():
-            patch.setenv(name, value)
         owner = UserFactory()
         store = store_services.store_create(owner=owner, name="backup-source", engine="woocommerce")
         created.append(store.id)

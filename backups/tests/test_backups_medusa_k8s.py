@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-from django.test import override_settings
 
 from backups import restore_in_place
 from backups import services as backup_services
@@ -18,6 +17,7 @@ from backups.models import Backup
 from backups.tests.test_backups_k8s import _remove
 from provisioning import services
 from provisioning.models import ProvisioningRun
+from provisioning.tests.module_cluster import on_the_cluster
 from provisioning.tests.test_chain_k8s import explain
 from provisioning.tests.test_medusa_k8s import place_order, store_json, through_ingress
 from stores import services as store_services
@@ -70,28 +70,12 @@ def medusa_source(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker):
     once; yields (cluster, store, its order, the backup, created store ids). Everything is removed at the end."""
     from accounts.tests.factories import UserFactory
     from backups import storage
-    from backups.tests.conftest import ACCESS, SECRET
 
-    url, _ = s3_endpoint
-    env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
-    env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
     created: list[str] = []
     with (
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(
-            KUBECONFIG=str(k8s_cluster.kubeconfig),
-            HELM_BIN=str(k8s_cluster.helm),
-            KUBECTL_BIN=str(k8s_cluster.kubectl),
-            BACKUP_S3_ENDPOINT=url,
-            BACKUP_S3_ACCESS_KEY=ACCESS,
-            BACKUP_S3_SECRET_KEY=SECRET,
-            BACKUP_S3_BUCKET="k8s-medusa-backups",
-            STORE_CREATION_COOLDOWN_SECONDS=0,
-        ),
+        on_the_cluster(k8s_cluster, s3_endpoint, bucket="k8s-medusa-backups", STORE_CREATION_COOLDOWN_SECONDS=0),
         django_db_blocker.unblock(),
     ):
-        for name, value in env.items():
-            patch.setenv(name, value)
         owner = UserFactory()
         store = store_services.store_create(owner=owner, name="medusa-source", engine="medusa")
         created.append(store.id)

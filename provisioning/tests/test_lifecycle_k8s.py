@@ -16,7 +16,6 @@ import time
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 
 from audit.models import AuditEvent
 from backups import storage
@@ -25,6 +24,7 @@ from backups.tests.conftest import s3_endpoint  # noqa: F401  (a fixture: the bu
 from provisioning import lifecycle, services
 from provisioning.models import ProvisioningRun
 from provisioning.setup import component_pod
+from provisioning.tests.module_cluster import on_the_cluster
 from provisioning.tests.test_chain_k8s import explain, new_store, real_cluster  # noqa: F401  (a fixture)
 from stores import services as store_services
 from stores.models import LifecycleStatus, Store, StoreStatus
@@ -52,25 +52,8 @@ def woo(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker):  # noqa: 
     ready and served), with a real S3 endpoint for the backup an upgrade takes first; removed, with its rows, at the
     end."""
     from accounts.tests.factories import UserFactory
-    from backups.tests.conftest import ACCESS, SECRET
 
-    env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
-    env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(
-            KUBECONFIG=str(k8s_cluster.kubeconfig),
-            HELM_BIN=str(k8s_cluster.helm),
-            KUBECTL_BIN=str(k8s_cluster.kubectl),
-            BACKUP_S3_ENDPOINT=s3_endpoint[0],
-            BACKUP_S3_ACCESS_KEY=ACCESS,
-            BACKUP_S3_SECRET_KEY=SECRET,
-            BACKUP_S3_BUCKET=BUCKET,
-        ),
-        django_db_blocker.unblock(),
-    ):
-        for name, value in env.items():
-            patch.setenv(name, value)
+    with on_the_cluster(k8s_cluster, s3_endpoint, bucket=BUCKET), django_db_blocker.unblock():
         owner = UserFactory()
         store = store_services.store_create(owner=owner, name="lifecycle-woo", engine="woocommerce")
         started = time.monotonic()

@@ -20,7 +20,6 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
 
 from audit.models import AuditEvent
 from backups import services as backup_services
@@ -31,6 +30,7 @@ from provisioning import concurrency, lifecycle, services
 from provisioning.models import ProvisioningRun, RunStatus
 from provisioning.setup import component_pod
 from provisioning.tests.celery_worker import start_worker, stop_worker, wait_for
+from provisioning.tests.module_cluster import on_the_cluster
 from provisioning.tests.test_chain_k8s import explain
 from provisioning.tests.test_lifecycle_k8s import pods_by_component, through_ingress
 from stores import services as store_services
@@ -52,31 +52,13 @@ def woo(k8s_cluster, s3_endpoint, django_db_setup, django_db_blocker):  # noqa: 
     Yields cluster, store, owner, env (of a worker on it) and bucket (its directory). Rows are committed (a worker
     is another process) and removed, with the release and namespace, at the end."""
     from accounts.tests.factories import UserFactory
-    from backups.tests.conftest import ACCESS, SECRET
 
-    env = {name: k8s_cluster.env[name] for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
-    env["KUBECONFIG"] = str(k8s_cluster.kubeconfig)
-    s3 = {
-        "BACKUP_S3_ENDPOINT": s3_endpoint[0],
-        "BACKUP_S3_ACCESS_KEY": ACCESS,
-        "BACKUP_S3_SECRET_KEY": SECRET,
-        "BACKUP_S3_BUCKET": BUCKET,
-    }
-    worker_env = {**s3, "STORE_LOCK_TTL_SECONDS": SHORT_TTL, "PROVISIONING_LEASE_SECONDS": SHORT_TTL}
-    # A worker runs recovery when it starts: not on this module's store, whose recovery is the operator's command.
-    worker_env["RECOVERY_GRACE_SECONDS"] = "3600"
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        override_settings(
-            KUBECONFIG=str(k8s_cluster.kubeconfig),
-            HELM_BIN=str(k8s_cluster.helm),
-            KUBECTL_BIN=str(k8s_cluster.kubectl),
-            **s3,
-        ),
-        django_db_blocker.unblock(),
-    ):
-        for name, value in env.items():
-            patch.setenv(name, value)
+    with on_the_cluster(k8s_cluster, s3_endpoint, bucket=BUCKET) as overridden, django_db_blocker.unblock():
+        s3 = {name: value for name, value in overridden.items() if name.startswith("BACKUP_S3_")}  # for the worker
+        worker_env = {**s3, "STORE_LOCK_TTL_SECONDS": SHORT_TTL, "PROVISIONING_LEASE_SECONDS": SHORT_TTL}
+        # A worker runs recovery when it starts: not on this module's store, whose recovery is the operator's
+        # command.
+        worker_env["RECOVERY_GRACE_SECONDS"] = "3600"
         owner = UserFactory()
         store = store_services.store_create(owner=owner, name="killed-woo", engine="woocommerce")
         started = time.monotonic()
