@@ -288,21 +288,46 @@ def check_medusa_login(store: Store, *, pod: str, email: str, password: str) -> 
         raise EngineSetupFailed("The Medusa admin user cannot log in to the admin API.") from error
 
 
+# Medusa v1 lets no admin set a user's password through the admin API (POST /admin/users/:id refuses the field), and
+# `medusa user` only creates users; its supported way is the reset-password token: the user service signs one (as
+# POST /admin/users/password-token does, which hands it only to notification subscribers), and the running server's
+# POST /admin/users/reset-password checks it and stores the new hash. The token is made in a second Medusa booted in
+# the pod (as `medusa user` does, ~20 s) and spent at once on loopback; env ADMIN_EMAIL and NEW_PASSWORD, exit 0 only
+# on the server's 200.
+MEDUSA_RESET_SCRIPT = (
+    "const M='/app/node_modules/';const loaders=require(M+'@medusajs/medusa/dist/loaders').default;"
+    "const express=require(M+'express');const email=process.env.ADMIN_EMAIL;"
+    "(async()=>{const {container}=await loaders({directory:'/app',expressApp:express(),isTest:false});"
+    "const users=container.resolve('userService');const user=await users.retrieveByEmail(email);"
+    "const signed=await users.generateResetPasswordToken(user.id);"
+    "const r=await fetch('http://127.0.0.1:9000/admin/users/reset-password',{method:'POST',"
+    "headers:{'content-type':'application/json'},"
+    "body:JSON.stringify({email,token:signed,password:process.env.NEW_PASSWORD})});"
+    "console.error('storeplane password reset: HTTP '+r.status);process.exit(r.status===200?0:1)})()"
+    ".catch(e=>{console.error('storeplane password reset: '+e.message);process.exit(2)})"
+)
+
+
 def set_medusa_password(store: Store, *, email: str, old_password: str, password: str) -> None:
-    """Medusa v1 has no CLI for it: the admin API changes the password (login with the old one first)."""
+    """Medusa's reset-password token flow inside the pod, then a login with the new password. The old password is not
+    needed (the token proves the platform's access to the pod), so a retry after a change that was applied but not yet
+    recorded sets it again rather than fail on a login the old password no longer has."""
+    del old_password
     pod = component_pod(store, "medusa")
-    script = (
-        "const h={'content-type':'application/json'};const base='http://127.0.0.1:9000/admin';"
-        "fetch(base+'/auth/token',{method:'POST',headers:h,body:JSON.stringify({email:process.env.ADMIN_EMAIL,"
-        "password:process.env.OLD_PASSWORD})}).then(r=>r.json()).then(t=>{const a={...h,authorization:'Bearer '+"
-        "t.access_token};return fetch(base+'/users',{headers:a}).then(r=>r.json()).then(u=>{const me=u.users.find("
-        "x=>x.email===process.env.ADMIN_EMAIL);return fetch(base+'/users/'+me.id,{method:'POST',headers:a,"
-        "body:JSON.stringify({password:process.env.NEW_PASSWORD})})})}).then(r=>process.exit(r.status===200?0:1))"
-        ".catch(()=>process.exit(2))"
-    )
-    env = {"ADMIN_EMAIL": email, "OLD_PASSWORD": old_password, "NEW_PASSWORD": password}
-    _exec(store, pod, "medusa", ["node", "-e", script], env=env, timeout=60)
+    env = {"ADMIN_EMAIL": email, "NEW_PASSWORD": password}
+    try:
+        # 55 s (the boot takes ~20 s) + the login check's 60 s stay inside the password task's 120 s soft limit.
+        _exec(store, pod, "medusa", ["node", "-e", MEDUSA_RESET_SCRIPT], env=env, timeout=55)
+    except CommandFailed as error:
+        reason = _reset_reason(error.stderr_tail)
+        raise EngineSetupFailed(f"Medusa did not reset the admin password ({reason}).") from error
     check_medusa_login(store, pod=pod, email=email, password=password)
+
+
+def _reset_reason(stderr: str) -> str:
+    marker = "storeplane password reset: "
+    lines = [line for line in stderr.splitlines() if line.startswith(marker)]
+    return lines[-1][len(marker) :] if lines else "no reason given"
 
 
 def setup_engine(store: Store, *, url: str, email: str, password: str) -> None:

@@ -1,6 +1,7 @@
 """setup_medusa against a scripted kubectl: the seed runs first (a re-run is that one exec), `medusa user` only after
 its login is refused; the secrets travel on stdin, the store name as an argv item; the seed's exit codes and a
-report that shows an incomplete shop become readable failures."""
+report that shows an incomplete shop become readable failures. set_medusa_password: the reset-password token flow,
+then a login with the new password; the password on stdin only; a refused reset is a readable failure."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 
 from provisioning import setup
 from provisioning.models import Operation
-from provisioning.setup import EngineSetupFailed, MedusaLoginRefused, setup_medusa
+from provisioning.setup import EngineSetupFailed, MedusaLoginRefused, set_medusa_password, setup_medusa
 from provisioning.steps import Attempt, step
 from provisioning.values import ensure_secrets, secret_values
 from stores.models import Engine
@@ -17,7 +18,8 @@ from stores.tests.factories import StoreFactory
 SEED_CLIENT = "/usr/local/lib/storeplane/medusa-seed-client.js"
 
 # The scripted kubectl: one ready medusa pod; `exec` answers from STATE (a JSON file): "users" says whether the
-# admin exists yet, "report" is the seed's stdout. `medusa user` makes the admin exist.
+# admin exists yet, "report" is the seed's stdout. `medusa user` makes the admin exist. The password reset stores
+# NEW_PASSWORD as "password" (or exits as "reset_exit" says), and the login check takes only that password.
 KUBECTL = """
 import json, sys
 state_path = __file__ + ".state"
@@ -39,6 +41,14 @@ if SEED in command:
     if state.get("exit"):
         print("storeplane seed: " + state["reason"], file=sys.stderr); sys.exit(state["exit"])
     print(state["report"]); sys.exit(0)
+env = dict(line.split("=", 1) for line in stdin.split("\\n--\\n")[0].splitlines() if "=" in line)
+if RESET_SCRIPT in command:
+    if state.get("reset_exit"):
+        print("storeplane password reset: HTTP 401", file=sys.stderr); sys.exit(state["reset_exit"])
+    state["password"] = env["NEW_PASSWORD"]
+    json.dump(state, open(state_path, "w")); sys.exit(0)
+if LOGIN_SCRIPT in command:
+    sys.exit(0 if env.get("ADMIN_PASSWORD") == state.get("password") else 1)
 sys.exit(9)
 """
 
@@ -61,7 +71,11 @@ def report(products: int = 8, options: int = 2, revoked: bool = False) -> str:
 @pytest.fixture
 def medusa_store(fake_kubectl, db):
     def make(**state):
-        tool = fake_kubectl(KUBECTL.replace("SEED", repr(SEED_CLIENT)))
+        tool = fake_kubectl(
+            KUBECTL.replace("SEED", repr(SEED_CLIENT))
+            .replace("RESET_SCRIPT", repr(setup.MEDUSA_RESET_SCRIPT))
+            .replace("LOGIN_SCRIPT", repr(setup.MEDUSA_LOGIN_CHECK))
+        )
         (tool.path.parent / (tool.path.name + ".state")).write_text(
             json.dumps({"users": False, "report": report(), **state})
         )
@@ -134,3 +148,32 @@ def test_a_new_admin_whose_first_login_is_refused_is_tried_again(medusa_store, m
     tool, store, secrets = medusa_store(refusals=1)  # a loaded node: the first login after `medusa user` fails
     assert run_setup(store, secrets)["ok"] is True
     assert len(execs(tool)) == 4  # seed (no admin yet), medusa user, seed refused once, seed
+
+
+def change_password(store, *, old: str, new: str) -> None:
+    attempt = Attempt(store, Operation.PASSWORD, 0, None, [new, old])
+    with step(attempt, "admin_password"):
+        set_medusa_password(store, email="owner@example.com", old_password=old, password=new)
+
+
+def test_a_password_change_resets_it_by_medusas_token_flow_and_checks_the_new_one_logs_in(medusa_store):
+    tool, store, _ = medusa_store(users=True, password="old-admin-pass")
+    change_password(store, old="old-admin-pass", new="n3w-pass!")
+    reset, login = [call["argv"][call["argv"].index("--") + 1 :] for call in execs(tool)]
+    assert reset[-3:] == ["node", "-e", setup.MEDUSA_RESET_SCRIPT] and login[-1] == setup.MEDUSA_LOGIN_CHECK
+    # Medusa's own reset: its user service signs the token, its reset-password route stores the password.
+    assert "generateResetPasswordToken" in reset[-1] and "/admin/users/reset-password" in reset[-1]
+    assert "n3w-pass!\n" in execs(tool)[0]["stdin"] and "old-admin-pass" not in execs(tool)[0]["stdin"]
+    for call in execs(tool):
+        assert "n3w-pass!" not in json.dumps(call["argv"]) and "old-admin-pass" not in json.dumps(call["argv"])
+    # A retry of a change already applied (the old password no longer logs in) applies it again.
+    change_password(store, old="old-admin-pass", new="n3w-pass!")
+    assert len(execs(tool)) == 4
+
+
+def test_a_refused_password_reset_fails_with_medusas_answer_and_no_login_check(medusa_store):
+    tool, store, _ = medusa_store(users=True, password="old-admin-pass", reset_exit=1)
+    with pytest.raises(EngineSetupFailed, match=r"did not reset the admin password \(HTTP 401\)") as failure:
+        change_password(store, old="old-admin-pass", new="n3w-pass!")
+    assert "n3w-pass!" not in str(failure.value) and "old-admin-pass" not in str(failure.value)
+    assert len(execs(tool)) == 1
