@@ -134,8 +134,8 @@ def test_restore_into_the_same_medusa_store_drops_the_later_order_and_keeps_its_
     source = Store.objects.select_related("owner").get(pk=source.pk)
     backup_password = source.secrets["adminPassword"]
     # After the backup: a second order, and the store's admin password is another than the backup's, recorded as
-    # the password task records an applied change (the database is replaced by the restore anyway; the task's own
-    # Medusa path, a password in the admin API's POST /admin/users/:id, exits 1 on this Medusa 1.20 store).
+    # the password task records an applied change (the database is replaced by the restore anyway, so the task's
+    # 20 s reset in the pod is left out here; provisioning/tests/test_medusa_password_k8s.py runs it).
     later = place_order(source, source.secrets["publishableKey"])
     store_services.store_settle_admin_password(store_id=source.id, password="Medusa-After-Backup-1", applied=True)
     source = Store.objects.select_related("owner").get(pk=source.pk)
