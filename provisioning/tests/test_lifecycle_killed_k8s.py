@@ -1,11 +1,13 @@
 """A real Celery worker SIGKILLed (its process group and every helm/kubectl it started) in the middle of a suspend,
-a resume and a backup of one real WooCommerce store on the local cluster, provisioned once for the module; then
-`manage.py recover_stores` as an operator runs it, and a fresh worker for what recovery queued. What a user checks
-afterwards: the suspension finished (closed page through the ingress, engine and database pods gone, no release
-left pending), the resumption finished (the storefront serves the product created before), the backup is failed
-with a reason (never left running) and the next one succeeds; each time no step row left running, no store lock or
-semaphore slot left held, and a recovery audit row. (Upgrade and restore-in-place have their killed-worker tests
-with the scripted cluster: provisioning/tests/test_lifecycle.py, backups/tests/test_restore_in_place.py.)"""
+a resume, a backup, an upgrade and a restore into the same store of one real WooCommerce store on the local cluster,
+provisioned once for the module; then `manage.py recover_stores` as an operator runs it, and a fresh worker for what
+recovery queued. What a user checks afterwards: the suspension finished (closed page through the ingress, engine and
+database pods gone, no release left pending), the resumption finished (the storefront serves the product created
+before), the backup is failed with a reason (never left running) and the next one succeeds, the upgrade killed while
+its release was pending-upgrade finished (rolled back to the revision that served, backed up and upgraded again:
+ready, served, `lastUpgrade` succeeded), the restore killed while the backup's uploads loaded finished (no second
+safety backup, the shop open again with the backup's catalog); each time no step row left running, no store lock or
+semaphore slot left held, and a recovery audit row."""
 
 import contextlib
 import io
@@ -22,8 +24,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from audit.models import AuditEvent
+from backups import restore_in_place, storage
 from backups import services as backup_services
-from backups import storage
 from backups.models import Backup
 from backups.tests.conftest import s3_endpoint  # noqa: F401  (a fixture: the bucket the backups go to)
 from provisioning import concurrency, lifecycle, services
@@ -43,6 +45,10 @@ PRODUCT = ("Killed Worker Kettle", "KWK-001")
 # The workers' store lock TTL and slot lease (s): a dead worker's lock and slot expire in seconds, not a minute.
 SHORT_TTL = "5"
 INTERRUPTED = "Interrupted: the worker stopped; resumed by recovery."
+# An upgrade a tenant may ask for that the local images can serve: the tag the store runs already (a re-apply).
+UPGRADE = {"wordpress": {"image": {"tag": "local"}}}
+AFTER_THE_BACKUP = ("After The Backup Mug", "ATB-001")
+MAINTENANCE = (lifecycle.CLOSED_MARKER % b"maintenance").decode()  # the "briefly closed" page a restore shows
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +158,45 @@ def kill(worker: subprocess.Popen) -> list[str]:
             os.kill(pid, signal.SIGKILL)
     worker.wait(timeout=10)
     return names
+
+
+def started_by(worker: subprocess.Popen, command: str, argument: bytes) -> int | None:
+    """The pid of a process below the worker named `command` with `argument` among its arguments, else None: a step's
+    row is running a moment before its process starts, and a kill in that moment would hit no helm or kubectl."""
+    for pid in _descendants(worker.pid):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if Path(f"/proc/{pid}/comm").read_text().strip() == command and argument in argv:
+                return pid
+    return None
+
+
+def hold_helm_once_pending(worker: subprocess.Popen, cluster, store: Store, timeout: float = 60) -> None:
+    """helm upgrade without --wait is pending for a second or less, too short to catch by polling: the worker's helm
+    is run in slices of 50 ms (SIGSTOP, SIGCONT) until the release's pending revision is recorded, and left stopped
+    there for the kill."""
+    deadline = time.monotonic() + timeout
+    pid = None
+
+    def helm_started() -> bool:
+        nonlocal pid
+        pid = started_by(worker, "helm", b"upgrade")
+        return pid is not None
+
+    until(helm_started, timeout, "the worker's helm upgrade")
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        raise AssertionError("helm upgrade ended before it could be held") from None
+    while helm_history(cluster, store)[-1]["status"] != "pending-upgrade":
+        try:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05)
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            raise AssertionError("helm upgrade ended before its pending revision was seen") from None
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the release to be pending-upgrade")
 
 
 def recover_as_an_operator(store: Store) -> list[str]:
@@ -286,6 +331,7 @@ def test_a_worker_killed_mid_backup_leaves_a_failed_backup_and_the_next_one_succ
         backup = backup_services.backup_request(store_id=store.id, actor=store.owner)
         running = ProvisioningRun.objects.filter(store=store, step="backup_uploads", status=RunStatus.RUNNING)
         until(running.exists, 120, "the worker to archive the uploads")
+        until(lambda: started_by(worker, "kubectl", b"exec") is not None, 60, "the archive's kubectl exec")
     finally:
         started = kill(worker)
     assert "kubectl" in started  # the exec streaming the archive
@@ -312,3 +358,95 @@ def test_a_worker_killed_mid_backup_leaves_a_failed_backup_and_the_next_one_succ
     assert again.status == "succeeded", again.failure_reason
     assert (woo.bucket / again.prefix / backup_services.MANIFEST).exists()
     print(f"killed k8s: backup case with the next backup in {time.monotonic() - began:.0f}s")
+
+
+def test_a_worker_killed_mid_upgrade_leaves_a_store_recovery_upgrades(woo, committed):
+    """Killed while helm upgrades the release (its revision pending-upgrade), after the backup taken first: recovery
+    resumes the upgrade, which rolls the pending release back, backs up and upgrades again, and the store serves."""
+    cluster, store, env = woo.cluster, woo.store, woo.env
+    bring_to(store, S.READY)
+    began = time.monotonic()
+    worker = start_worker(cluster, concurrency=1, extra_env=env)
+    try:
+        store_services.store_request_upgrade(store_id=store.id, actor=store.owner, values=UPGRADE)
+        running = ProvisioningRun.objects.filter(store=store, step="helm_upgrade", status=RunStatus.RUNNING)
+        until(running.exists, 180, "the worker to back the store up and run helm upgrade")
+        hold_helm_once_pending(worker, cluster, store)
+    finally:
+        started = kill(worker)
+    assert "helm" in started
+    assert status_of(store) == L.UPGRADING
+    pending_revision = helm_history(cluster, store)[-1]["revision"]
+    assert helm_history(cluster, store)[-1]["status"] == "pending-upgrade"
+    (first,) = Backup.objects.filter(store=store, trigger=backup_services.UPGRADE_TRIGGER)
+    assert first.status == "succeeded"  # the killed run's backup, done before helm ran
+
+    lines = recover_as_an_operator(store)
+    assert f"{store.id} upgrading: operation resumed" in lines
+    finish_with_a_fresh_worker(cluster, env, lambda: status_of(store) != L.UPGRADING)
+    print(f"killed k8s: upgrade killed, recovered and finished in {time.monotonic() - began:.0f}s")
+
+    upgraded = Store.objects.get(pk=store.pk)
+    assert upgraded.status == S.READY, explain(store)
+    outcome = upgraded.last_upgrade
+    assert (outcome["outcome"], outcome["reason"], outcome["values"]) == ("succeeded", None, UPGRADE), outcome
+    assert upgraded.chart_values == UPGRADE and upgraded.secrets == store.secrets
+    # The resumed run backed the store up again (the backup before its own helm upgrade) and names that one.
+    assert Backup.objects.get(pk=outcome["backupId"]).status == "succeeded" and outcome["backupId"] != first.id
+    status, _, shop = through_ingress(store, "/shop/")
+    assert status == 200 and PRODUCT[0] in shop
+    assert_nothing_left_open(cluster, store)
+    killed = ProvisioningRun.objects.get(store=store, step="helm_upgrade", status=RunStatus.ERRORED)
+    assert killed.error == INTERRUPTED
+    after_the_kill = helm_history(cluster, store)[pending_revision:]
+    assert after_the_kill[0]["description"] == f"Rollback to {pending_revision - 1}", after_the_kill
+    assert recovery_rows(store, "lifecycle_resumed") == 1
+
+
+def test_a_worker_killed_mid_restore_leaves_a_store_recovery_restores(woo, committed):
+    """Killed while the backup's uploads stream into the store (the shop closed, its backup first taken): recovery
+    resumes the restore, which reuses that backup, loads again and opens the shop with the backup's data."""
+    cluster, store, env = woo.cluster, woo.store, woo.env
+    bring_to(store, S.READY)
+    chosen = backup_services.backup_request(store_id=store.id, actor=store.owner)
+    assert backup_services.run_backup(chosen.id) == "succeeded", Backup.objects.get(pk=chosen.pk).failure_reason
+    name, sku = AFTER_THE_BACKUP
+    cluster.kubectl_run(
+        *("-n", store.namespace, "exec", component_pod(store, "wordpress"), "-c", "wordpress", "--"),
+        *("wp", "wc", "product", "create", f"--name={name}", "--type=simple", "--regular_price=4.00"),
+        *(f"--sku={sku}", "--status=publish", "--user=1", "--porcelain"),
+    )
+    began = time.monotonic()
+    worker = start_worker(cluster, concurrency=1, extra_env=env)
+    try:
+        restore_in_place.store_restore_request(store_id=store.id, backup_id=chosen.id, confirm=True, actor=store.owner)
+        running = ProvisioningRun.objects.filter(store=store, step="restore_uploads", status=RunStatus.RUNNING)
+        until(running.exists, 240, "the worker to load the backup's uploads")
+        until(lambda: started_by(worker, "kubectl", b"exec") is not None, 60, "the load's kubectl exec")
+    finally:
+        started = kill(worker)
+    assert "kubectl" in started  # the exec the archive streams into
+    assert status_of(store) == L.RESTORING
+    status, _, body = through_ingress(store, "/shop/")
+    assert status == 503 and MAINTENANCE in body  # shoppers meet the "briefly closed" page, not half-loaded data
+    (safety,) = Backup.objects.filter(store=store, trigger=backup_services.RESTORE_TRIGGER)
+    assert safety.status == "succeeded"
+
+    lines = recover_as_an_operator(store)
+    assert f"{store.id} restoring: operation resumed" in lines
+    finish_with_a_fresh_worker(cluster, env, lambda: status_of(store) != L.RESTORING)
+    print(f"killed k8s: restore killed, recovered and finished in {time.monotonic() - began:.0f}s")
+
+    restored = Store.objects.get(pk=store.pk)
+    assert restored.status == S.READY, explain(store)
+    outcome = restored.last_restore
+    assert (outcome["outcome"], outcome["backupId"], outcome["safetyBackupId"]) == ("succeeded", chosen.id, safety.id)
+    # The resumed run took no second backup (the data it would back up was half loaded).
+    assert Backup.objects.filter(store=store, trigger=backup_services.RESTORE_TRIGGER).count() == 1
+    status, _, shop = through_ingress(store, "/shop/")
+    assert status == 200 and MAINTENANCE not in shop
+    assert PRODUCT[0] in shop and name not in shop  # the backup's catalog: the later product is gone
+    assert_nothing_left_open(cluster, store)
+    killed = ProvisioningRun.objects.get(store=store, step="restore_uploads", status=RunStatus.ERRORED)
+    assert killed.error == INTERRUPTED
+    assert recovery_rows(store, "lifecycle_resumed") == 1
