@@ -4,9 +4,8 @@ page through the ingress and its engine and database pods are gone with the volu
 product created before the suspension; an upgrade to an image tag that does not exist is rolled back
 automatically, the store serves again with its secrets unchanged, and the failure is recorded. A Medusa store of its
 own (LIFECYCLE_MEDUSA=1: four minutes more): every route closed while suspended, the seeded catalog served again
-once resumed. (A real Celery worker killed mid-suspend, mid-resume and mid-backup on the real cluster, then
-recovered: provisioning/tests/test_lifecycle_killed_k8s.py; mid-upgrade, with the scripted cluster:
-provisioning/tests/test_lifecycle.py.)"""
+once resumed. (A real Celery worker killed mid-suspend, mid-resume, mid-backup, mid-upgrade and mid-restore on the
+real cluster, then recovered: provisioning/tests/test_lifecycle_killed_k8s.py.)"""
 
 import base64
 import http.client
