@@ -60,15 +60,3 @@ def post_fork(server, worker):
         libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
     except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do not keep such blocks this way
         pass
-
-
-# A login costs one Argon2 verify (tens of ms of a core) while every other request costs a few ms. Keep-alive pins a
-# client's connections to the worker that accepted them, and both workers get the same CPU whatever their queue, so a
-# burst on connections that landed unevenly queues behind one worker (bench/api: timeouts at c=50 with the other
-# worker half idle). Closing the connection after each login lets the next one go to whichever worker accepts it.
-CLOSE_AFTER = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
-
-
-def pre_request(worker, req):
-    if req.path in CLOSE_AFTER:
-        req.must_close = True
