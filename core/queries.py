@@ -164,8 +164,7 @@ class RowsPage:
     def page(
         self, shape: tuple, arguments: dict[str, Any], *, limit: int, offset: int, using: str = DEFAULT_DB_ALIAS
     ) -> tuple[list[dict[str, Any]], int]:
-        """Rows offset..offset+limit and the total; the total is offset + the page's length when the page is short
-        but not empty (it ends the list), a COUNT otherwise."""
+        """Rows offset..offset+limit and the total (total_shown, else a COUNT)."""
         names = tuple(sorted(arguments))
         key = (using, shape, names)
         compiled = self._compiled.get(key)
@@ -186,10 +185,17 @@ class RowsPage:
                         for convert in converters:
                             row[index] = convert(row[index], expression, connection)
                 rows.append(dict(zip(compiled.names, row, strict=True)))
-            if 0 < len(rows) < limit:
-                return rows, offset + len(rows)
+            shown = total_shown(len(rows), limit=limit, offset=offset)
+            if shown is not None:
+                return rows, shown
             cursor.execute(compiled.count, params)
             return rows, cursor.fetchone()[0]
+
+
+def total_shown(found: int, *, limit: int, offset: int) -> int | None:
+    """A page that is short but not empty ends the list: its total is offset + its length, no COUNT needed. None
+    for a full page, or none past the end (the COUNT says)."""
+    return offset + found if 0 < found < limit else None
 
 
 def _slots(params: Any, names: tuple[str, ...], sentinels: dict[str, Any]) -> tuple[tuple[int, str], ...]:

@@ -447,9 +447,7 @@ def _apply_password(store_id: str, *, attempt: int = 0, task_id: str | None = No
                 if store.engine == Engine.WOOCOMMERCE:
                     set_woocommerce_password(store, password=new_password)
                 else:
-                    set_medusa_password(
-                        store, email=admin_email(store), old_password=old_password, password=new_password
-                    )
+                    set_medusa_password(store, email=admin_email(store), password=new_password)
         except ProvisioningError as error:
             reason = PASSWORD_NOT_UPDATED + reason_of(error, run.secrets)
             raise OperationFailed(

@@ -308,11 +308,10 @@ MEDUSA_RESET_SCRIPT = (
 )
 
 
-def set_medusa_password(store: Store, *, email: str, old_password: str, password: str) -> None:
+def set_medusa_password(store: Store, *, email: str, password: str) -> None:
     """Medusa's reset-password token flow inside the pod, then a login with the new password. The old password is not
     needed (the token proves the platform's access to the pod), so a retry after a change that was applied but not yet
     recorded sets it again rather than fail on a login the old password no longer has."""
-    del old_password
     pod = component_pod(store, "medusa")
     env = {"ADMIN_EMAIL": email, "NEW_PASSWORD": password}
     try:

@@ -9,7 +9,7 @@ from django.db.models.functions import Cast
 
 from accounts.models import User
 from audit.models import AuditEvent
-from core.queries import PkLookup, RowsPage
+from core.queries import PkLookup, RowsPage, total_shown
 from stores.exceptions import StoreAccessDenied, StoreNotFound
 from stores.models import LifecycleStatus, Store, StoreStatus, contract_status
 
@@ -165,9 +165,8 @@ def _page(ordered: QuerySet, counted: QuerySet, limit: int, offset: int) -> tupl
     """A page of `ordered` and the total of `counted`: a page that is short but not empty ends the list, so the
     total is offset + its length without asking; a full page (or none past the end) needs the COUNT."""
     page = list(ordered[offset : offset + limit])
-    if 0 < len(page) < limit:
-        return page, offset + len(page)
-    return page, counted.count()
+    shown = total_shown(len(page), limit=limit, offset=offset)
+    return page, counted.count() if shown is None else shown
 
 
 def store_counts_by_status(user: User) -> dict[str, int]:
